@@ -1,0 +1,50 @@
+# CUTS companion. `make` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# The CPU build of torch, pinned for tests and CI. GPU users: see README ("GPU").
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+# Profile for `make figures`: quick (CPU, minutes) or paper (the paper's settings; wants a GPU).
+PROFILE ?=
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k data"`.
+PYTEST_ARGS ?=
+
+.PHONY: help venv data test unit nbval figures lab bench clean-results
+
+help: ## List the targets
+	@echo "CUTS companion - make targets:"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@echo "Variables: PROFILE=quick|paper (figures), TORCH=<pip spec> (venv), CUTS_DATA_MIRROR, CUTS_DATA_DIR, CUTS_RESULTS_DIR"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
+	touch $@
+
+venv: $(STAMP) ## Create .venv and install the project (CPU torch unless TORCH=... or torch is present)
+
+data: $(STAMP) ## Fetch, verify and prepare every data set (uses CUTS_DATA_MIRROR if set)
+	$(VENV)/bin/cuts data fetch --all
+
+test: $(STAMP) ## Set up, then run the unit tests and every notebook under nbval
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/*.ipynb $(PYTEST_ARGS)
+
+figures: $(STAMP) ## Set up, then rebuild every figure and table (PROFILE=quick or PROFILE=paper)
+	$(PY) -m cutslib.figures $(if $(PROFILE),--profile $(PROFILE))
+
+lab: $(STAMP) ## Start JupyterLab in notebooks/
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+bench: $(STAMP) ## Run the benchmarks (prints timings; slow)
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean-results: ## Delete cached results (checkpoints, embeddings, segmentations); keeps data/
+	rm -rf results notebooks/executed

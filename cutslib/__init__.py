@@ -1,0 +1,3 @@
+"""cutslib: the CUTS paper companion library."""
+
+__version__ = "0.1.0"

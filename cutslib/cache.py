@@ -1,0 +1,79 @@
+"""On-disk caching shared by every stage: result folders keyed by settings, and atomic writes.
+
+Every stage writes its outputs under ``results_dir() / <dataset> / seed<k> / <settings hash>``. A file is
+written to a temporary name in the same folder and then renamed, so an interrupted run never leaves a
+half-written file behind that a later run would trust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def results_dir() -> Path:
+    """Root folder of cached results: ``$CUTS_RESULTS_DIR``, else ``results/`` in the project."""
+    return Path(os.environ.get("CUTS_RESULTS_DIR", PROJECT_ROOT / "results"))
+
+
+def settings_hash(settings: dict) -> str:
+    """A short, stable hash of a JSON-serialisable settings dict (key order does not matter)."""
+    blob = json.dumps(settings, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:10]
+
+
+def run_dir(stage: str, dataset: str, seed: int, settings: dict) -> Path:
+    """The folder for one stage's outputs: ``results/<dataset>/seed<seed>/<stage>-<hash>``.
+
+    The settings are written beside the outputs (``settings.json``) so a folder explains itself.
+    """
+    path = results_dir() / dataset / f"seed{seed}" / f"{stage}-{settings_hash(settings)}"
+    path.mkdir(parents=True, exist_ok=True)
+    if not (path / "settings.json").exists():
+        write_text(path / "settings.json", json.dumps(settings, indent=2, sort_keys=True, default=str))
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``, on error delete it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text(path, text: str) -> None:
+    """Atomically write a text file."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+
+
+def save_npz(path, **arrays) -> None:
+    """Atomically write a compressed ``.npz`` file."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+
+
+def load_npz(path) -> dict:
+    """Load every array of a ``.npz`` file into memory, naming the file if it is corrupt."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except Exception as exc:  # zipfile.BadZipFile, ValueError, EOFError, ...
+        raise OSError(f"cached file {path} is corrupt or truncated ({exc}); delete it and rerun") from exc
