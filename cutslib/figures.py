@@ -1,0 +1,278 @@
+"""``make figures``: run every pipeline and figure notebook with papermill, in dependency order.
+
+    python -m cutslib.figures --profile quick|paper [--only NAME ...] [--dry-run] [--force]
+
+Each notebook of :data:`NOTEBOOKS` runs with the values of ``params/<profile>.yaml`` that its ``parameters``
+cell declares. The executed copies are kept in ``notebooks/executed/<profile>/``. A notebook is skipped when its
+executed copy exists and its inputs are unchanged: the notebook's cells, the parameters, the cutslib version and
+source, and the inputs of every notebook before it. Under that, the library's own caches (checkpoints,
+embeddings, segmentations, metrics) make a rerun after an interruption resume where it stopped.
+
+With no profile: ``paper`` when a GPU is found; otherwise an estimate for each profile is printed and the command
+exits with status 2, asking for ``PROFILE=quick`` or ``PROFILE=paper``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+import cutslib
+from cutslib.cache import PROJECT_ROOT, atomic_path, write_text
+from cutslib.report import figures_dir
+
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+PARAMS_DIR = PROJECT_ROOT / "params"
+
+#: The chain, in dependency order: pipeline stages first, then one notebook per figure or table.
+NOTEBOOKS = (
+    "01_train",
+    "02_segment",
+    "03_baselines",
+    "04_evaluate",
+    "10_fig1_trajectory",
+    "11_fig2_qualitative",
+    "12_table1",
+    "13_fig4_lambda_ablation",
+    "14_fig5_topological_activity",
+    "15_fig6_diffusion_graph",
+    "16_fig7_berkeley_boxplots",
+)
+
+#: Outputs copied (downscaled) into figures/gallery/ for the README, if they were made.
+GALLERY = ("fig1_trajectory", "fig5_topological_activity", "fig4_lambda_ablation", "fig6_diffusion_graph")
+
+PROFILES = ("quick", "paper")
+
+
+def load_params(profile: str) -> dict:
+    """The parameters of ``params/<profile>.yaml``."""
+    path = PARAMS_DIR / f"{profile}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in PARAMS_DIR.glob("*.yaml"))
+        raise FileNotFoundError(f"no parameter file {path} for profile {profile!r}; known profiles: {known}")
+    params = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(params, dict) or params.get("profile") != profile:
+        raise ValueError(f"{path} must be a mapping with 'profile: {profile}'")
+    return params
+
+
+def _sha(*parts) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def library_fingerprint() -> str:
+    """cutslib's version plus a hash of its source files (a code change reruns the notebooks)."""
+    root = Path(cutslib.__file__).parent
+    sources = sorted(root.rglob("*.py"))
+    return _sha(cutslib.__version__, [(str(p.relative_to(root)), p.read_text()) for p in sources])
+
+
+def notebook_source(path: Path) -> list[str]:
+    """The cell types and sources of a notebook (outputs and metadata do not count)."""
+    nb = json.loads(path.read_text())
+    return [(c["cell_type"], "".join(c["source"])) for c in nb["cells"]]
+
+
+def notebook_parameters(path: Path) -> list[str]:
+    """The names declared in the notebook's ``parameters`` cell."""
+    import papermill
+
+    return list(papermill.inspect_notebook(str(path)))
+
+
+def plan(profile: str, only: list[str] | None = None, force: bool = False) -> list[dict]:
+    """For each notebook in order: its name, path, parameters, cache key and whether it is cached."""
+    params = load_params(profile)
+    overrides = params.get("notebooks", {}) or {}
+    out_dir = executed_dir(profile)
+    selected = _select(only)
+    steps, key, lib = [], "", library_fingerprint()
+    for name in NOTEBOOKS:
+        path = NOTEBOOK_DIR / f"{name}.ipynb"
+        if not path.exists():
+            raise FileNotFoundError(f"notebook {path} is missing")
+        names = notebook_parameters(path)
+        values = {k: v for k, v in params.items() if k in names}
+        values.update(overrides.get(name, {}))
+        key = _sha(key, notebook_source(path), values, lib)
+        output = out_dir / f"{name}.ipynb"
+        stamp_file = out_dir / f"{name}.key"
+        cached = (not force and output.exists() and stamp_file.exists() and stamp_file.read_text().strip() == key)
+        if name in selected:
+            steps.append(dict(name=name, path=path, output=output, key_file=stamp_file, key=key,
+                              parameters=values, cached=cached))
+    return steps
+
+
+def executed_dir(profile: str) -> Path:
+    return NOTEBOOK_DIR / "executed" / profile
+
+
+def _select(only: list[str] | None) -> list[str]:
+    if not only:
+        return list(NOTEBOOKS)
+    chosen = []
+    for pattern in only:
+        hits = [n for n in NOTEBOOKS if pattern == n or pattern in n]
+        if not hits:
+            raise ValueError(f"--only {pattern!r} matches no notebook; choose from {', '.join(NOTEBOOKS)}")
+        chosen += hits
+    return [n for n in NOTEBOOKS if n in chosen]
+
+
+def run_notebook(step: dict) -> None:
+    """Execute one notebook with papermill into its executed copy (atomically), then record its key."""
+    import papermill
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    failed = step["output"].with_suffix(".failed.ipynb")
+    with atomic_path(step["output"]) as tmp:
+        try:
+            papermill.execute_notebook(str(step["path"]), str(tmp), parameters=step["parameters"],
+                                       kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=False,
+                                       language="python")
+        except BaseException:
+            if Path(tmp).exists():
+                os.replace(tmp, failed)
+            raise
+    failed.unlink(missing_ok=True)
+    write_text(step["key_file"], step["key"] + "\n")
+
+
+def estimate_text() -> str:
+    lines = []
+    for profile in PROFILES:
+        p = load_params(profile)
+        lines.append(f"  PROFILE={profile}: about {p.get('estimate_minutes_cpu', '?')} min on a 2-core CPU, "
+                     f"about {p.get('estimate_minutes_gpu', '?')} min with a GPU")
+    return "\n".join(lines)
+
+
+def make_gallery(profile: str, width: int = 640) -> list[Path]:
+    """Copy downscaled PNGs of :data:`GALLERY` into ``figures/gallery/`` (small enough to commit)."""
+    from PIL import Image
+
+    written = []
+    for name in GALLERY:
+        src = figures_dir() / f"{name}.png"
+        if not src.exists():
+            continue
+        dst = figures_dir() / "gallery" / f"{name}.png"
+        with Image.open(src) as im:
+            description = im.info.get("Description", "")
+            im = im.convert("RGB")
+            if im.width > width:
+                im = im.resize((width, round(im.height * width / im.width)), Image.LANCZOS)
+            from PIL.PngImagePlugin import PngInfo
+
+            info = PngInfo()
+            info.add_text("Description", description)
+            with atomic_path(dst) as tmp:
+                im.save(tmp, format="PNG", optimize=True, pnginfo=info)
+        written.append(dst)
+    return written
+
+
+def _stamp_of(path: Path) -> str:
+    if path.suffix == ".png":
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return im.info.get("Description", "")
+    if path.suffix in (".csv", ".md"):
+        for line in path.read_text().splitlines()[:3]:
+            if "profile=" in line:
+                return line.strip("#_ ")
+    return ""
+
+
+def write_readme(profile: str, timings: dict[str, float]) -> Path:
+    """``figures/README.md``: what was made, by which profile, and the gallery snippet."""
+    folder = figures_dir()
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".png", ".pdf", ".csv", ".md")
+                   and p.name != "README.md")
+    lines = ["# Figures and tables", "",
+             f"Made by `make figures PROFILE={profile}` (`python -m cutslib.figures --profile {profile}`). "
+             "Every file carries a stamp with the profile, the settings hash and the git commit "
+             "(drawn in a corner of each figure, in its PNG/PDF metadata, and on the first line of each table).",
+             "", "| File | Stamp |", "|---|---|"]
+    lines += [f"| `{p.name}` | {_stamp_of(p)} |" for p in files if p.suffix != ".pdf"]
+    lines += ["", "PDF versions sit beside every PNG.", "", "## Notebook run times (last run)", "",
+              "| Notebook | Seconds |", "|---|---|"]
+    lines += [f"| {name} | {t:.0f} |" for name, t in timings.items()]
+    gallery = sorted((folder / "gallery").glob("*.png"))
+    if gallery:
+        lines += ["", "## Gallery", ""] + [f"![{p.stem}](gallery/{p.name})" for p in gallery]
+    path = folder / "README.md"
+    write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cutslib.figures", description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=PROFILES, help="quick (CPU, ~30 min) or paper (the paper's settings)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks (name or part of it)")
+    parser.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
+    parser.add_argument("--force", action="store_true", help="rerun notebooks even if their inputs are unchanged")
+    args = parser.parse_args(argv)
+
+    profile = args.profile
+    if profile is None:
+        import torch
+
+        if torch.cuda.is_available():
+            profile = "paper"
+            print("GPU found: using PROFILE=paper")
+        else:
+            print("No GPU found. Choose a profile explicitly:\n" + estimate_text()
+                  + "\nRun `make figures PROFILE=quick` (a CPU check of the whole chain) "
+                  "or `make figures PROFILE=paper` (the paper's settings).", file=sys.stderr)
+            return 2
+    try:
+        steps = plan(profile, args.only, args.force)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"cutslib.figures: error: {exc}", file=sys.stderr)
+        return 2
+
+    executed_dir(profile).mkdir(parents=True, exist_ok=True)
+    start, timings = time.monotonic(), {}
+    for i, step in enumerate(steps, 1):
+        head = f"[{i}/{len(steps)}] {step['name']}"
+        if step["cached"]:
+            print(f"{head}: cached, skipped", flush=True)
+            continue
+        if args.dry_run:
+            print(f"{head}: would run with {step['parameters']}", flush=True)
+            continue
+        print(f"{head}: running ...", flush=True)
+        t0 = time.monotonic()
+        try:
+            run_notebook(step)
+        except Exception as exc:
+            print(f"{head}: FAILED after {time.monotonic() - t0:.0f} s; see "
+                  f"{step['output'].with_suffix('.failed.ipynb')}\n{type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+        timings[step["name"]] = time.monotonic() - t0
+        print(f"{head}: done in {timings[step['name']]:.0f} s (total {time.monotonic() - start:.0f} s)",
+              flush=True)
+    if args.dry_run:
+        return 0
+    gallery = make_gallery(profile)
+    readme = write_readme(profile, timings)
+    print(f"figures: {len(gallery)} gallery images, {readme}; total {time.monotonic() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
