@@ -1,0 +1,393 @@
+"""The data sets: checked downloads, preparation to 128 x 128 arrays, and a cache of the result.
+
+>>> from cutslib import data
+>>> ds = data.load("retina")          # fetch (SHA-256 checked), prepare, cache; instant the second time
+>>> ds.images.shape, ds.masks.shape   # (56, 128, 128, 3) float32 in [-1, 1], (56, 128, 128) int
+>>> demo = data.load("demo")          # scikit-image's retina.jpg, no download, no mask
+>>> mine = data.load_folder("my_pngs/", mask_dir="my_masks/")
+
+Every downloadable file is listed in ``registry.tsv`` (data set, public URL, SHA-256, size, licence).
+
+Environment:
+
+- ``CUTS_DATA_DIR``: the cache folder (default: ``data/`` in the project). Downloads go to
+  ``<dir>/raw/<host>/<path of the URL>``, prepared arrays to ``<dir>/prepared/<name>-v<version>.npz``.
+- ``CUTS_DATA_MIRROR``: a local folder or an ``http://`` base URL laid out as ``<host>/<path of the URL>``.
+  When set, it replaces the network.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pooch
+import requests
+from tqdm.auto import tqdm
+
+from cutslib import datasets
+from cutslib.cache import PROJECT_ROOT, atomic_path, load_npz, save_npz
+
+# Bump when a change in ``cutslib.datasets`` changes the prepared arrays: old caches are then ignored.
+PREPARATION_VERSION = 1
+SIZE = datasets.SIZE
+# Load name -> data-set name in the registry.
+SOURCES = {
+    "retina": "retina",
+    "brain_ventricles": "brain_ventricles_fs10",
+    "brain_tumor_cuts": "brain_tumor_cuts",
+    "brain_tumor_lgg": "brain_tumor_lgg",
+    "berkeley": "bsds500_test",
+}
+NAMES = (*SOURCES, "demo")
+MIRROR_HINT = ("set CUTS_DATA_MIRROR to a folder or an http:// base URL laid out as <host>/<path of the URL>, "
+               "e.g. `export CUTS_DATA_MIRROR=/path/to/shared/data`")
+
+
+# --- the Dataset ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Dataset:
+    """Images, masks and ids of one data set. Checked on creation (shapes, dtypes, finite values, range)."""
+
+    name: str
+    images: np.ndarray                      # float32 (N, 128, 128, C) in [-1, 1]
+    masks: np.ndarray | None                # int (N, 128, 128) label maps, or None
+    ids: list[str]
+    flags: dict[str, str] = field(default_factory=dict)          # id -> note, e.g. "empty mask"
+    annotations: list[np.ndarray] | None = None                  # per image (A, 128, 128): every annotator
+
+    def __post_init__(self):
+        self.ids = [str(i) for i in self.ids]
+        validate(self)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[-1]
+
+    def subset(self, indices) -> Dataset:
+        """A new Dataset with the images at ``indices`` (ints or a boolean mask)."""
+        indices = np.arange(len(self))[indices]
+        ids = [self.ids[i] for i in np.atleast_1d(indices)]
+        return Dataset(
+            name=self.name,
+            images=self.images[indices].reshape(-1, *self.images.shape[1:]),
+            masks=None if self.masks is None else self.masks[indices].reshape(-1, *self.masks.shape[1:]),
+            ids=ids,
+            flags={i: note for i, note in self.flags.items() if i in ids},
+            annotations=None if self.annotations is None else [self.annotations[i] for i in np.atleast_1d(indices)],
+        )
+
+    def display(self, index: int, boundaries: bool = True) -> np.ndarray:
+        """Image ``index`` as RGB in [0, 1] for ``imshow``, with its mask's boundaries drawn in yellow."""
+        from skimage.segmentation import mark_boundaries
+
+        rgb = (self.images[index] + 1) / 2
+        if rgb.shape[-1] == 1:
+            rgb = np.repeat(rgb, 3, axis=-1)
+        if boundaries and self.masks is not None:
+            rgb = mark_boundaries(rgb, self.masks[index], color=(1, 1, 0), mode="thick")
+        return np.clip(rgb, 0, 1)
+
+
+def validate(ds: Dataset) -> None:
+    """Raise ValueError naming the problem (and the image id) if ``ds`` breaks the Dataset contract."""
+    images, n = ds.images, len(ds.images)
+    if not isinstance(images, np.ndarray) or images.ndim != 4 or images.shape[1:3] != (SIZE, SIZE):
+        raise ValueError(f"{ds.name}: images must be (N, {SIZE}, {SIZE}, C), got {getattr(images, 'shape', None)}")
+    if images.dtype != np.float32:
+        raise ValueError(f"{ds.name}: images must be float32, got {images.dtype}")
+    if len(ds.ids) != n or len(set(ds.ids)) != n:
+        raise ValueError(f"{ds.name}: need {n} distinct ids, got {len(set(ds.ids))} distinct of {len(ds.ids)}")
+    bad = ~np.isfinite(images).all(axis=(1, 2, 3))
+    if bad.any():
+        raise ValueError(f"{ds.name}: non-finite values (NaN/Inf) in image(s) {_names(ds.ids, bad)}")
+    bad = (images < -1).any(axis=(1, 2, 3)) | (images > 1).any(axis=(1, 2, 3))
+    if bad.any():
+        raise ValueError(f"{ds.name}: values outside [-1, 1] in image(s) {_names(ds.ids, bad)}")
+    if ds.masks is not None:
+        if ds.masks.shape != images.shape[:3] or not np.issubdtype(ds.masks.dtype, np.integer):
+            raise ValueError(f"{ds.name}: masks must be integer {images.shape[:3]}, "
+                             f"got {ds.masks.dtype} {ds.masks.shape}")
+    if ds.annotations is not None and (len(ds.annotations) != n or
+                                       any(a.ndim != 3 or a.shape[1:] != (SIZE, SIZE) for a in ds.annotations)):
+        raise ValueError(f"{ds.name}: annotations must be {n} stacks of (A, {SIZE}, {SIZE}) label maps")
+
+
+def _names(ids, bad) -> str:
+    names = [ids[i] for i in np.flatnonzero(bad)]
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+# --- the registry ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One row of the registry: a public file, its SHA-256 and size."""
+
+    dataset: str
+    url: str
+    sha256: str
+    bytes: int
+    licence: str
+
+    @property
+    def relpath(self) -> Path:
+        """``<host>/<path of the URL>``: where the file lives in a mirror and in the cache."""
+        url = urlparse(self.url)
+        return Path(url.netloc) / url.path.lstrip("/")
+
+
+def registry() -> list[RemoteFile]:
+    """Every file of ``registry.tsv``."""
+    with resources.files("cutslib").joinpath("registry.tsv").open() as f:
+        return [RemoteFile(r["dataset"], r["url"], r["sha256"].lower(), int(r["bytes"]), r["licence"])
+                for r in csv.DictReader(f, delimiter="\t")]
+
+
+def files(name: str) -> list[RemoteFile]:
+    """The registry files of data set ``name`` (a load name such as ``berkeley``)."""
+    check_name(name, downloadable=True)
+    return [f for f in registry() if f.dataset == SOURCES[name]]
+
+
+def check_name(name: str, downloadable: bool = False) -> None:
+    known = tuple(SOURCES) if downloadable else NAMES
+    if name not in known:
+        raise ValueError(f"unknown data set {name!r}; known: {', '.join(known)}")
+
+
+def data_dir() -> Path:
+    """The cache folder: ``$CUTS_DATA_DIR``, else ``data/`` in the project."""
+    return Path(os.environ.get("CUTS_DATA_DIR", PROJECT_ROOT / "data"))
+
+
+def local_path(remote: RemoteFile) -> Path:
+    return data_dir() / "raw" / remote.relpath
+
+
+# --- downloads --------------------------------------------------------------------------------------------------
+
+class ChecksumError(ValueError):
+    """A downloaded file's SHA-256 differs from the registry's."""
+
+
+def download(remote: RemoteFile, progressbar: bool = False) -> Path:
+    """The local copy of ``remote``, fetched if missing or damaged, with its SHA-256 checked.
+
+    A file whose hash does not match is removed and fetched once more; a second mismatch raises
+    ``ChecksumError`` (a ValueError) naming the URL and both hashes. Nothing unchecked is ever left in place.
+    """
+    path = local_path(remote)
+    if path.exists() and path.stat().st_size == remote.bytes and pooch.file_hash(str(path)) == remote.sha256:
+        return path
+    path.unlink(missing_ok=True)
+    for attempt in (1, 2):
+        try:
+            with atomic_path(path) as tmp:
+                _transfer(remote, tmp, progressbar)
+                actual = pooch.file_hash(str(tmp))
+                if actual != remote.sha256:
+                    raise ChecksumError(f"checksum mismatch for {remote.url} (fetched {attempt}x): "
+                                        f"expected sha256 {remote.sha256}, got {actual}")
+            return path
+        except ChecksumError:
+            if attempt == 2:
+                raise
+
+
+def _transfer(remote: RemoteFile, target: Path, progressbar: bool) -> None:
+    """Copy ``remote`` to ``target`` from the mirror folder, the mirror server or the network."""
+    mirror = os.environ.get("CUTS_DATA_MIRROR", "").strip()
+    if mirror and not mirror.startswith(("http://", "https://")):
+        source = Path(mirror).expanduser() / remote.relpath
+        if not source.is_file():
+            raise FileNotFoundError(f"{remote.relpath} is not in the mirror folder {mirror} "
+                                    f"(CUTS_DATA_MIRROR); it should be at {source}")
+        shutil.copyfile(source, target)
+        return
+    url = f"{mirror.rstrip('/')}/{remote.relpath.as_posix()}" if mirror else remote.url
+    try:
+        pooch.HTTPDownloader(progressbar=progressbar, timeout=60)(url, str(target), None)
+    except requests.RequestException as exc:
+        where = f"the mirror {mirror} (CUTS_DATA_MIRROR)" if mirror else "the network"
+        raise OSError(f"cannot download {remote.relpath.name} from {where}: {url} ({exc}). "
+                      + ("Check that the mirror serves this file." if mirror else f"Offline? {MIRROR_HINT}")) from exc
+
+
+def fetch(name: str, progress: bool = True) -> list[Path]:
+    """Download (or find) and check every file of data set ``name``; returns their local paths."""
+    remotes = files(name)
+    if len(remotes) == 1:
+        return [download(remotes[0], progressbar=progress)]
+    return [download(r) for r in tqdm(remotes, desc=f"fetch {name}", unit="file", disable=not progress)]
+
+
+def is_fetched(name: str) -> tuple[int, int]:
+    """(files present with the right size, files in the registry) for ``name``; no hashing."""
+    remotes = files(name)
+    present = sum(local_path(r).is_file() and local_path(r).stat().st_size == r.bytes for r in remotes)
+    return present, len(remotes)
+
+
+# --- load -------------------------------------------------------------------------------------------------------
+
+def prepared_path(name: str) -> Path:
+    """Where the prepared arrays of ``name`` are cached (keyed by ``PREPARATION_VERSION``)."""
+    return data_dir() / "prepared" / f"{name}-v{PREPARATION_VERSION}.npz"
+
+
+def load(name: str, progress: bool = True) -> Dataset:
+    """The prepared data set ``name``: fetched, checked, prepared and cached on first use.
+
+    Names: ``retina``, ``brain_ventricles``, ``brain_tumor_cuts``, ``brain_tumor_lgg``, ``berkeley``, and
+    ``demo`` (scikit-image's bundled retina.jpg, no mask, no download).
+    """
+    check_name(name)
+    if name == "demo":
+        return load_demo()
+    cached = prepared_path(name)
+    if cached.exists():
+        return _from_arrays(name, load_npz(cached))
+    paths = fetch(name, progress=progress)
+    arrays = datasets.PREPARE[name](paths, progress=progress)
+    empty = [i for i, m in zip(arrays["ids"], arrays["masks"]) if not m.any()]
+    ds = Dataset(name, arrays["images"], arrays["masks"], arrays["ids"],
+                 flags={i: "empty mask" for i in empty}, annotations=arrays.get("annotations"))
+    save_npz(cached, **_to_arrays(ds))
+    return ds
+
+
+def _to_arrays(ds: Dataset) -> dict:
+    arrays = dict(images=ds.images, masks=ds.masks, ids=np.array(ds.ids),
+                  flag_ids=np.array(list(ds.flags), dtype=str), flag_notes=np.array(list(ds.flags.values()), dtype=str))
+    if ds.annotations is not None:
+        arrays["annotations"] = np.concatenate(ds.annotations).astype(np.uint16)  # BSDS labels: 1..~1000
+        arrays["annotators"] = np.array([len(a) for a in ds.annotations])
+    return arrays
+
+
+def _from_arrays(name: str, arrays: dict) -> Dataset:
+    annotations = None
+    if "annotations" in arrays:
+        stacked = arrays["annotations"].astype(np.int32)
+        annotations = np.split(stacked, np.cumsum(arrays["annotators"])[:-1])
+    return Dataset(name, arrays["images"], arrays["masks"], arrays["ids"].tolist(),
+                   flags=dict(zip(arrays["flag_ids"].tolist(), arrays["flag_notes"].tolist())),
+                   annotations=annotations)
+
+
+def load_demo() -> Dataset:
+    """scikit-image's bundled fundus photograph (``skimage.data.retina()``) at 128 x 128 x 3; no mask."""
+    import skimage.data
+
+    rgb = datasets.resize(skimage.data.retina(), (SIZE, SIZE))
+    return Dataset("demo", datasets.to_signed(datasets.scale_uint8(rgb))[None], None, ["skimage_retina"])
+
+
+# --- the user's own images ------------------------------------------------------------------------------------
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".nii", ".nii.gz", ".mgz")
+
+
+def load_folder(path, mask_dir=None, name: str | None = None) -> Dataset:
+    """A Dataset from a folder of PNG/JPEG/TIFF/NIfTI images (sorted by file name; ids are the file stems).
+
+    Each image is resized to 128 x 128 (aspect ratio not kept); 8-bit images are scaled by 1/255, others
+    (16-bit, float, NIfTI) by their 99th percentile, then mapped to [-1, 1]. Grayscale gives C = 1, RGB C = 3
+    (alpha dropped); all images must share C. A 3-D volume gives its middle slice along the last axis.
+    ``mask_dir``: label maps with the same stems (any supported suffix), relabelled 0, 1, ..., K.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {folder} does not exist")
+    paths = _image_files(folder)
+    if not paths:
+        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {folder}")
+    raw = [_read_image(p) for p in paths]
+    channels = {p.name: a.shape[-1] for p, a in zip(paths, raw)}
+    if len(set(channels.values())) > 1:
+        raise ValueError(f"images in {folder} mix channel counts {sorted(set(channels.values()))}: {channels}")
+    images = np.stack([_to_model_range(p, a) for p, a in zip(paths, raw)])
+    ids = [_stem(p) for p in paths]
+    masks = None if mask_dir is None else _read_masks(Path(mask_dir), ids)
+    return Dataset(name or folder.name, images, masks, ids)
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES))
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    return name[:-7] if name.lower().endswith(".nii.gz") else path.stem
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """One image as (H, W, C) in its own dtype; a 3-D volume gives its middle slice."""
+    import skimage.io
+    import tifffile
+    import nibabel as nib
+
+    lower = path.name.lower()
+    try:
+        if lower.endswith((".nii", ".nii.gz", ".mgz")):
+            volume = np.asanyarray(nib.load(str(path)).dataobj)
+            array = volume[..., volume.shape[-1] // 2] if volume.ndim == 3 else volume
+            if array.ndim != 2:
+                raise ValueError(f"expected a 2-D or 3-D volume, got shape {volume.shape}")
+        elif lower.endswith((".tif", ".tiff")):
+            array = tifffile.imread(path)
+        else:
+            array = skimage.io.imread(path)
+    except ValueError:
+        raise
+    except Exception as exc:
+        raise OSError(f"cannot read image {path} ({exc}); is it corrupt?") from exc
+    array = np.asarray(array)
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(f"{path}: expected a grayscale or RGB(A) image, got shape {array.shape}")
+    return array[..., :3] if array.shape[-1] >= 3 else array[..., :1]
+
+
+def _to_model_range(path: Path, image: np.ndarray) -> np.ndarray:
+    """Resize to 128 x 128 and scale: 8-bit by 1/255, anything else by its 99th percentile (min shifted to 0)."""
+    resized = datasets.resize(image.astype(np.float64), (SIZE, SIZE))
+    if not np.isfinite(resized).all():
+        raise ValueError(f"image {path} has non-finite values (NaN/Inf)")
+    if image.dtype == np.uint8:
+        return datasets.to_signed(datasets.scale_uint8(resized))
+    try:
+        return datasets.to_signed(datasets.scale_mri(resized - min(resized.min(), 0)))
+    except ValueError as exc:
+        raise ValueError(f"image {path}: {exc}") from exc
+
+
+def _read_masks(mask_dir: Path, ids: list[str]) -> np.ndarray:
+    from skimage.segmentation import relabel_sequential
+
+    if not mask_dir.is_dir():
+        raise FileNotFoundError(f"mask folder {mask_dir} does not exist")
+    by_stem = {_stem(p): p for p in _image_files(mask_dir)}
+    missing = [i for i in ids if i not in by_stem]
+    if missing:
+        raise ValueError(f"no mask in {mask_dir} for image(s) {', '.join(missing)}")
+    masks = []
+    for i in ids:
+        mask = _read_image(by_stem[i])[..., 0]
+        if not np.issubdtype(mask.dtype, np.integer) and not np.array_equal(mask, np.round(mask)):
+            raise ValueError(f"mask {by_stem[i]} is not an integer label map")
+        masks.append(relabel_sequential(datasets.resize(mask.astype(np.int64), (SIZE, SIZE), is_mask=True))[0])
+    return np.stack(masks).astype(np.int32)
