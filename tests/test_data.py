@@ -1,0 +1,276 @@
+"""cutslib.data: checked downloads (mirror folder and http), failure paths, every prepared set, load_folder.
+
+The per-set tests use the project's data cache (prepared once, ~45 s cold, ~3 s warm); failure paths use tmp
+dirs. Runtime with a warm cache: about 10 s.
+"""
+
+import hashlib
+import socket
+import subprocess
+import sys
+import time
+
+import nibabel as nib
+import numpy as np
+import pytest
+import skimage.io
+import tifffile
+
+from cutslib import data, datasets
+from cutslib.cli import main as cli
+
+EXPECTED = {  # name: (images, channels)
+    "retina": (56, 3),
+    "brain_ventricles": (100, 1),
+    "brain_tumor_cuts": (6, 1),
+    "brain_tumor_lgg": (110, 1),
+    "berkeley": (200, 3),
+}
+KNOWN_EMPTY = {"brain_tumor_cuts": {"YG_0V2BSBNLNGKS": "empty mask"}}
+
+
+def sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch):
+    """An empty CUTS_DATA_DIR."""
+    monkeypatch.setenv("CUTS_DATA_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture(scope="module")
+def http_mirror(mirror):
+    """The mirror folder served by ``python -m http.server`` on 127.0.0.1."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                               "--directory", str(mirror)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+# --- registry and downloads ------------------------------------------------------------------------------------
+
+def test_registry_covers_every_set():
+    counts = {name: len(data.files(name)) for name in data.SOURCES}
+    assert counts == {"retina": 1, "brain_ventricles": 20, "brain_tumor_cuts": 1, "brain_tumor_lgg": 221,
+                      "berkeley": 400}
+    for remote in data.registry():
+        assert len(remote.sha256) == 64 and remote.bytes > 0 and remote.licence
+        assert remote.relpath.parts[0] == "raw.githubusercontent.com"
+
+
+def test_fetch_from_mirror_folder(tmp_cache, mirror, monkeypatch):
+    monkeypatch.setenv("CUTS_DATA_MIRROR", str(mirror))
+    paths = data.fetch("brain_ventricles", progress=False)
+    assert len(paths) == 20
+    for path, remote in zip(paths, data.files("brain_ventricles")):
+        assert path.is_relative_to(tmp_cache) and sha256(path) == remote.sha256
+
+
+def test_fetch_and_prepare_over_http(tmp_cache, http_mirror, monkeypatch):
+    monkeypatch.setenv("CUTS_DATA_MIRROR", http_mirror)
+    (path,) = data.fetch("retina", progress=False)
+    assert sha256(path) == data.files("retina")[0].sha256
+    ds = data.load("brain_tumor_cuts", progress=False)
+    assert len(ds) == 6 and data.prepared_path("brain_tumor_cuts").is_relative_to(tmp_cache)
+
+
+def test_damaged_local_file_is_fetched_again(tmp_cache):
+    remote = data.files("brain_tumor_cuts")[0]
+    data.local_path(remote).parent.mkdir(parents=True)
+    data.local_path(remote).write_bytes(b"truncated")
+    assert sha256(data.download(remote)) == remote.sha256
+
+
+def test_checksum_mismatch_names_url_and_both_hashes(tmp_cache, tmp_path, mirror, monkeypatch):
+    remote = data.files("brain_tumor_cuts")[0]
+    bad = tmp_path / "bad_mirror" / remote.relpath
+    bad.parent.mkdir(parents=True)
+    content = bytearray((mirror / remote.relpath).read_bytes())
+    content[1000] ^= 0xFF
+    bad.write_bytes(bytes(content))
+    monkeypatch.setenv("CUTS_DATA_MIRROR", str(tmp_path / "bad_mirror"))
+    with pytest.raises(ValueError) as err:
+        data.download(remote)
+    message = str(err.value)
+    assert remote.url in message and remote.sha256 in message and sha256(bad) in message
+    assert "fetched 2x" in message
+    assert not data.local_path(remote).exists()
+    assert list(data.local_path(remote).parent.iterdir()) == []  # no temporary file left behind
+
+
+def test_offline_without_mirror_says_how_to_set_one(tmp_cache, monkeypatch):
+    monkeypatch.delenv("CUTS_DATA_MIRROR")
+    # A closed port on the loopback: no test can reach the internet.
+    remote = data.RemoteFile("retina", f"http://127.0.0.1:{free_port()}/x/retina.zip", "0" * 64, 10, "none")
+    with pytest.raises(OSError, match=r"retina\.zip.*CUTS_DATA_MIRROR"):
+        data.download(remote)
+    assert not data.local_path(remote).exists()
+
+
+def test_file_missing_from_mirror_folder(tmp_cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("CUTS_DATA_MIRROR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="retina.zip is not in the mirror folder"):
+        data.fetch("retina", progress=False)
+
+
+def test_unknown_name_lists_known_ones():
+    with pytest.raises(ValueError, match="unknown data set 'retna'.*retina.*berkeley"):
+        data.load("retna")
+
+
+def test_corrupt_prepared_cache_is_named(tmp_cache):
+    cached = data.prepared_path("retina")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(OSError, match=str(cached)):
+        data.load("retina")
+
+
+# --- every prepared data set -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_prepared_dataset(name):
+    ds = data.load(name, progress=False)
+    count, channels = EXPECTED[name]
+    assert len(ds) == count and ds.channels == channels and len(set(ds.ids)) == count
+    assert ds.images.shape == (count, 128, 128, channels) and ds.images.dtype == np.float32
+    assert ds.images.min() >= -1 and ds.images.max() <= 1
+    assert ds.images.min() < -0.95 and ds.images.max() > 0.95  # the whole range is used
+    assert ds.masks.shape == (count, 128, 128) and np.issubdtype(ds.masks.dtype, np.integer)
+    empty = {i for i, m in zip(ds.ids, ds.masks) if not m.any()}
+    assert ds.flags == KNOWN_EMPTY.get(name, {}) and empty == set(ds.flags)
+    if name != "berkeley":
+        assert set(np.unique(ds.masks)) == {0, 1}
+
+
+def test_berkeley_keeps_every_annotator():
+    ds = data.load("berkeley", progress=False)
+    counts = [len(a) for a in ds.annotations]
+    assert len(counts) == 200 and min(counts) >= 4 and max(counts) <= 9
+    assert all(np.array_equal(m, a[0]) for m, a in zip(ds.masks, ds.annotations))
+    assert all(a.min() >= 1 for a in ds.annotations)  # BSDS labels start at 1: no padding crept in
+
+
+def test_second_load_comes_from_the_cache(monkeypatch):
+    first = data.load("brain_tumor_cuts", progress=False)
+    monkeypatch.setitem(datasets.PREPARE, "brain_tumor_cuts", lambda *a, **k: pytest.fail("prepared again"))
+    second = data.load("brain_tumor_cuts", progress=False)
+    assert np.array_equal(first.images, second.images) and first.ids == second.ids
+
+
+def test_ventricle_slice_choice_is_the_same_across_preparations():
+    cached = data.load("brain_ventricles", progress=False)
+    two_subjects = data.fetch("brain_ventricles", progress=False)[:4]  # sub-01 and sub-02
+    again = datasets.prepare_brain_ventricles(two_subjects)
+    assert len(again["ids"]) == 20 and again["ids"] == cached.ids[:20]
+    assert np.array_equal(again["images"], cached.images[:20]) and np.array_equal(again["masks"], cached.masks[:20])
+
+
+def test_ventricle_slices_rule():
+    ventricles = np.zeros((4, 4, 50), bool)
+    ventricles[:3, :3, 10:40] = True          # area 9 on slices 10..39
+    ventricles[0, 0, 5] = True                # area 1 < 25% of 9: not a candidate
+    chosen = datasets.ventricle_slices(ventricles)
+    assert chosen.tolist() == [10, 13, 16, 20, 23, 26, 29, 33, 36, 39]
+    with pytest.raises(ValueError, match="no ventricle"):
+        datasets.ventricle_slices(np.zeros((4, 4, 5), bool))
+
+
+# --- demo, load_folder, validation, CLI ----------------------------------------------------------------------
+
+def test_demo_needs_no_download(tmp_cache, monkeypatch):
+    monkeypatch.delenv("CUTS_DATA_MIRROR")
+    ds = data.load("demo")
+    assert ds.images.shape == (1, 128, 128, 3) and ds.masks is None and ds.channels == 3
+    assert -1 <= ds.images.min() < -0.9 and 0.9 < ds.images.max() <= 1
+    assert not tmp_cache.exists()
+
+
+def test_load_folder_with_masks(tmp_path):
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir(), masks.mkdir()
+    rng = np.random.default_rng(0)
+    for k, shape in enumerate([(64, 64), (200, 100), (128, 128)]):
+        skimage.io.imsave(images / f"im{k}.png", rng.integers(0, 256, (*shape, 4), dtype=np.uint8))
+        mask = np.zeros(shape, np.uint8)
+        mask[: shape[0] // 2] = 255
+        skimage.io.imsave(masks / f"im{k}.png", mask, check_contrast=False)
+    ds = data.load_folder(images, mask_dir=masks)
+    assert ds.ids == ["im0", "im1", "im2"] and ds.images.shape == (3, 128, 128, 3)  # alpha dropped
+    assert ds.images.min() >= -1 and ds.images.max() <= 1
+    assert set(np.unique(ds.masks)) == {0, 1} and ds.masks[:, :64].all() and not ds.masks[:, 64:].any()
+    (masks / "im2.png").unlink()
+    with pytest.raises(ValueError, match="no mask .* for image.*im2"):
+        data.load_folder(images, mask_dir=masks)
+
+
+def test_load_folder_grayscale_tiff_and_nifti(tmp_path):
+    tifffile.imwrite(tmp_path / "a.tif", np.arange(90 * 70, dtype=np.uint16).reshape(90, 70))
+    volume = np.zeros((40, 30, 5), np.float32)
+    volume[..., 2] = 7.0                       # only the middle slice is bright
+    volume[0, 0, 2] = 0.0
+    nib.save(nib.Nifti1Image(volume, np.eye(4)), tmp_path / "b.nii.gz")
+    ds = data.load_folder(tmp_path)
+    assert ds.ids == ["a", "b"] and ds.images.shape == (2, 128, 128, 1) and ds.masks is None
+    assert ds.images[1].max() == 1.0
+
+
+def test_load_folder_bad_input(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        data.load_folder(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match=f"no images .* in folder {tmp_path}"):
+        data.load_folder(tmp_path)
+    skimage.io.imsave(tmp_path / "gray.png", np.full((32, 32), 9, np.uint8), check_contrast=False)
+    skimage.io.imsave(tmp_path / "rgb.png", np.full((32, 32, 3), 9, np.uint8), check_contrast=False)
+    with pytest.raises(ValueError, match="mix channel counts"):
+        data.load_folder(tmp_path)
+    (tmp_path / "rgb.png").unlink()
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not an image")
+    with pytest.raises(OSError, match="broken.png"):
+        data.load_folder(tmp_path)
+
+
+def test_dataset_rejects_non_finite_images_by_id():
+    images = np.zeros((2, 128, 128, 1), np.float32)
+    images[1, 5, 5, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN.*second"):
+        data.Dataset("x", images, None, ["first", "second"])
+    with pytest.raises(ValueError, match=r"\(N, 128, 128, C\)"):
+        data.Dataset("x", np.zeros((2, 64, 64, 1), np.float32), None, ["a", "b"])
+
+
+def test_subset_keeps_ids_flags_and_annotations():
+    ds = data.load("brain_tumor_cuts", progress=False)
+    sub = ds.subset([5, 0])
+    assert sub.ids == [ds.ids[5], ds.ids[0]] and sub.flags == ds.flags and len(sub) == 2
+    assert np.array_equal(sub.masks[1], ds.masks[0])
+    assert ds.subset([0]).flags == {}
+
+
+def test_cli_list_and_info(capsys):
+    assert cli(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in EXPECTED) and "non-commercial" in out
+    assert cli(["data", "info", "brain_tumor_cuts"]) == 0
+    out = capsys.readouterr().out
+    assert "github.com/ChenLiu-1996/CUTS @ 488bd101" in out and "YG_0V2BSBNLNGKS: empty mask" in out
+    assert cli(["data", "info", "nope"]) == 2
+    assert "known: retina" in capsys.readouterr().err
