@@ -1,0 +1,317 @@
+"""Stage 1 training: the CUTS encoder learns per-pixel embeddings with no labels.
+
+``train(dataset, seed, config)`` trains (or resumes, or returns the cached result) and gives the path of the
+best-validation checkpoint. Schedule, per METHOD.md: AdamW (lr 1e-3, weight decay 1e-4); a linear warm-up from
+1e-6 to 1e-3 over the first epochs, then cosine decay to 0 at the last epoch (torch's ``LinearLR`` then
+``CosineAnnealingLR`` in a ``SequentialLR``, stepped once per epoch); batch 16; a seeded 7:3 train/validation
+split; each epoch draws max(#train, 80) images (concatenated seeded permutations of the training set).
+
+Validation runs in eval mode (BatchNorm running statistics) with a sampling generator re-seeded identically
+every epoch, so validation losses are comparable across epochs; the checkpoint with the lowest validation
+loss is kept as ``best.pt``.
+
+Everything random comes from ``torch.Generator`` objects seeded once from ``seed`` (model initialisation under
+a forked global RNG, epoch order and pair sampling from the training generator), and the full state (model,
+optimiser, scheduler, generator, epoch, best validation loss, log) is written atomically to ``last.pt`` after
+every epoch: an interrupted run resumes from there and, on the CPU, ends bit-identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from cutslib import cache
+from cutslib.losses import nt_xent, patch_mse, total_loss
+from cutslib.model import MIN_IMAGE_SIZE, CUTSNet
+from cutslib.sampling import extract_patches, gather_pixels, sample_pairs
+
+VAL_SEED_OFFSET = 1_000_003  # the validation sampler's seed is seed + this, re-seeded every epoch
+LOG_COLUMNS = ("epoch", "lr", "train_loss", "train_contrastive", "train_reconstruction",
+               "val_loss", "val_contrastive", "val_reconstruction", "seconds", "best")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Stage-1 hyper-parameters; the defaults are the paper's."""
+
+    epochs: int = 200
+    warmup_epochs: int = 10
+    lr: float = 1e-3
+    warmup_start_lr: float = 1e-6
+    weight_decay: float = 1e-4
+    batch_size: int = 16
+    min_samples_per_epoch: int = 80
+    val_fraction: float = 0.3
+    n_anchors: int = 8
+    n_candidates: int = 20
+    ssim_threshold: float = 0.5
+    temperature: float = 0.1
+    lam: float = 0.001
+
+    def __post_init__(self):
+        if self.epochs < 1 or not 0 <= self.warmup_epochs < self.epochs:
+            raise ValueError(f"need epochs >= 1 and 0 <= warmup_epochs < epochs, got {self.epochs}, "
+                             f"{self.warmup_epochs}")
+        if self.batch_size < 1 or self.n_anchors < 2 or self.n_candidates < 1:
+            raise ValueError("batch_size, n_candidates must be >= 1 and n_anchors >= 2")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if not 0 <= self.lam <= 1:
+            raise ValueError(f"lam must be in [0, 1], got {self.lam}")
+
+
+# quick: 5 epochs (1 warm-up epoch, then cosine to 0), about 3 minutes for retina on a 2-core CPU.
+PROFILES = {"paper": TrainConfig(), "quick": TrainConfig(epochs=5, warmup_epochs=1)}
+
+
+def resolve_config(config: str | TrainConfig | dict) -> TrainConfig:
+    """A TrainConfig from a profile name, a TrainConfig, or a dict of fields."""
+    if isinstance(config, TrainConfig):
+        return config
+    if isinstance(config, dict):
+        return TrainConfig(**config)
+    if config not in PROFILES:
+        raise ValueError(f"unknown profile {config!r}; choose one of {sorted(PROFILES)}")
+    return PROFILES[config]
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def check_images(images: np.ndarray, channels: int | None = None) -> np.ndarray:
+    """Validate a stack of images (N, H, W, C): finite, at least 17x17, and ``channels`` channels if given."""
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"images must be an array (N, H, W, C), got shape {images.shape}")
+    n, h, w, c = images.shape
+    if n == 0:
+        raise ValueError("no images given")
+    if h < MIN_IMAGE_SIZE or w < MIN_IMAGE_SIZE:
+        raise ValueError(f"images are {h}x{w}, smaller than the encoder's {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} "
+                         "receptive field")
+    if channels is not None and c != channels:
+        raise ValueError(f"images have {c} channels but the model expects {channels}")
+    bad = ~np.isfinite(images).reshape(n, -1).all(axis=1)
+    if bad.any():
+        raise ValueError(f"images contain NaN or Inf values (image indices {np.flatnonzero(bad)[:10].tolist()})")
+    return images
+
+
+def to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(N, H, W, C) numpy images to a float32 (N, C, H, W) tensor."""
+    return torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).permute(0, 3, 1, 2).contiguous().to(device)
+
+
+def split_indices(n_images: int, seed: int, val_fraction: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded train/validation split: (train indices, validation indices), each sorted."""
+    if n_images < 2:
+        raise ValueError(f"need at least 2 images for a train/validation split, got {n_images}")
+    n_val = min(max(1, round(n_images * val_fraction)), n_images - 1)
+    order = torch.randperm(n_images, generator=torch.Generator().manual_seed(seed)).numpy()
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def epoch_order(n_train: int, n_samples: int, generator: torch.Generator) -> torch.Tensor:
+    """``n_samples`` training indices: concatenated random permutations of range(n_train), truncated."""
+    n_perms = -(-n_samples // n_train)
+    return torch.cat([torch.randperm(n_train, generator=generator) for _ in range(n_perms)])[:n_samples]
+
+
+def step_losses(model: CUTSNet, images: torch.Tensor, generator: torch.Generator, cfg: TrainConfig):
+    """(total, contrastive, reconstruction) losses of one batch of images (B, C, H, W)."""
+    pairs = sample_pairs(images, generator, cfg.n_anchors, cfg.n_candidates, cfg.ssim_threshold)
+    latents = model(images)
+    z_anchor = gather_pixels(latents, pairs.anchors)
+    z_positive = gather_pixels(latents, pairs.positives)
+    con = nt_xent(z_anchor, z_positive, cfg.temperature)
+    rec = patch_mse(model.head(z_anchor), extract_patches(images, pairs.anchors))
+    return total_loss(con, rec, cfg.lam), con, rec
+
+
+class Trainer:
+    """Model, optimiser, schedule and generator of one run; one call of ``run_epoch`` trains one epoch."""
+
+    def __init__(self, train_images: np.ndarray, val_images: np.ndarray, seed: int, cfg: TrainConfig,
+                 device: torch.device | str | None = None, channels_last: bool = True):
+        self.cfg, self.seed = cfg, seed
+        self.device = torch.device(device) if device is not None else default_device()
+        # channels_last (NHWC) runs the 5x5 convolutions faster on the CPU; same maths, same checkpoints.
+        self.layout = layout = torch.channels_last if channels_last else torch.contiguous_format
+        self.train_images = to_tensor(train_images, self.device).contiguous(memory_format=layout)
+        self.val_images = to_tensor(val_images, self.device).contiguous(memory_format=layout)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.model = CUTSNet(self.train_images.shape[1]).to(self.device, memory_format=layout)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        warmup = torch.optim.lr_scheduler.LinearLR(self.optimizer, start_factor=cfg.warmup_start_lr / cfg.lr,
+                                                   end_factor=1.0, total_iters=max(cfg.warmup_epochs, 1))
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=cfg.epochs - cfg.warmup_epochs,
+                                                            eta_min=0.0)
+        if cfg.warmup_epochs:
+            self.scheduler = torch.optim.lr_scheduler.SequentialLR(self.optimizer, [warmup, cosine],
+                                                                   milestones=[cfg.warmup_epochs])
+        else:
+            self.scheduler = cosine
+        self.generator = torch.Generator().manual_seed(seed)
+        self.epoch = 0
+        self.best_val = float("inf")
+        self.log: list[dict] = []
+
+    def train_epoch(self) -> dict:
+        """One epoch of training steps; mean losses over the epoch's samples."""
+        cfg = self.cfg
+        self.model.train()
+        n_samples = max(len(self.train_images), cfg.min_samples_per_epoch)
+        order = epoch_order(len(self.train_images), n_samples, self.generator)
+        sums = torch.zeros(3, dtype=torch.float64)
+        for batch in order.split(cfg.batch_size):
+            images = self.train_images[batch.to(self.device)].contiguous(memory_format=self.layout)
+            losses = step_losses(self.model, images, self.generator, cfg)
+            self.optimizer.zero_grad(set_to_none=True)
+            losses[0].backward()
+            self.optimizer.step()
+            sums += torch.stack([x.detach().double().cpu() for x in losses]) * len(batch)
+        return dict(zip(("loss", "contrastive", "reconstruction"), (sums / n_samples).tolist()))
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """Mean validation losses, eval mode, with the same sampled pairs every epoch."""
+        self.model.eval()
+        generator = torch.Generator().manual_seed(self.seed + VAL_SEED_OFFSET)
+        sums = torch.zeros(3, dtype=torch.float64)
+        for images in self.val_images.split(self.cfg.batch_size):
+            losses = step_losses(self.model, images, generator, self.cfg)
+            sums += torch.stack([x.double().cpu() for x in losses]) * len(images)
+        return dict(zip(("loss", "contrastive", "reconstruction"), (sums / len(self.val_images)).tolist()))
+
+    def run_epoch(self) -> dict:
+        """Train one epoch, validate, step the schedule; returns (and logs) the epoch's row."""
+        start = time.perf_counter()
+        lr = self.optimizer.param_groups[0]["lr"]
+        train = self.train_epoch()
+        val = self.validate()
+        self.scheduler.step()
+        self.epoch += 1
+        is_best = val["loss"] < self.best_val
+        if is_best:
+            self.best_val = val["loss"]
+        row = {"epoch": self.epoch, "lr": lr, **{f"train_{k}": v for k, v in train.items()},
+               **{f"val_{k}": v for k, v in val.items()}, "seconds": time.perf_counter() - start, "best": is_best}
+        self.log.append(row)
+        return row
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "generator": self.generator.get_state(),
+                "epoch": self.epoch, "best_val": self.best_val, "log": self.log,
+                "config": dataclasses.asdict(self.cfg), "in_channels": self.model.in_channels}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        self.epoch, self.best_val, self.log = state["epoch"], state["best_val"], list(state["log"])
+
+    def best_checkpoint(self) -> dict:
+        """What ``best.pt`` holds: enough to rebuild the model for embedding."""
+        return {"model": self.model.state_dict(), "in_channels": self.model.in_channels, "epoch": self.epoch,
+                "val_loss": self.best_val, "config": dataclasses.asdict(self.cfg)}
+
+
+def images_digest(dataset) -> str:
+    """SHA-256 of a data set's ids and image bytes (part of the cache key)."""
+    h = hashlib.sha256("\n".join(dataset.ids).encode())
+    h.update(np.ascontiguousarray(dataset.images, dtype=np.float32).tobytes())
+    return h.hexdigest()
+
+
+def run_settings(dataset, cfg: TrainConfig) -> dict:
+    """The settings that key a training run's cache folder."""
+    return {"config": dataclasses.asdict(cfg), "dataset": dataset.name, "n_images": len(dataset.images),
+            "images_sha256": images_digest(dataset)}
+
+
+def save_torch(obj, path: Path) -> None:
+    """Atomically write a torch checkpoint."""
+    with cache.atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load_torch(path: Path, map_location="cpu") -> dict:
+    """Load a checkpoint, naming the file if it is corrupt."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise OSError(f"checkpoint {path} is corrupt or unreadable ({exc}); delete it and rerun") from exc
+
+
+def write_log(log: list[dict], path: Path) -> None:
+    """Atomically write the per-epoch log as CSV."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=LOG_COLUMNS)
+    writer.writeheader()
+    writer.writerows(log)
+    cache.write_text(path, buf.getvalue())
+
+
+def train(dataset, seed: int, config: str | TrainConfig | dict = "quick", progress: bool = True,
+          on_epoch_end: Callable[[dict], None] | None = None, device: torch.device | str | None = None) -> Path:
+    """Train the CUTS encoder on ``dataset`` and return the path of the best-validation checkpoint.
+
+    Results go to ``cache.run_dir("train", dataset.name, seed, settings)``: ``best.pt``, ``last.pt`` (full
+    state, rewritten atomically after each epoch) and ``log.csv``. A finished run is returned from the cache;
+    an interrupted one resumes from ``last.pt``. ``on_epoch_end(row)`` is called after each epoch's state is
+    saved (raising from it interrupts the run cleanly).
+    """
+    cfg = resolve_config(config)
+    images = check_images(dataset.images)
+    folder = cache.run_dir("train", dataset.name, seed, run_settings(dataset, cfg))
+    best_path, last_path = folder / "best.pt", folder / "last.pt"
+    state = load_torch(last_path) if last_path.exists() else None
+    if state is not None and state["epoch"] >= cfg.epochs and best_path.exists():
+        return best_path
+
+    train_idx, val_idx = split_indices(len(images), seed, cfg.val_fraction)
+    trainer = Trainer(images[train_idx], images[val_idx], seed, cfg, device)
+    if state is not None:
+        trainer.load_state_dict(state)
+    bar = tqdm(total=cfg.epochs, initial=trainer.epoch, desc=f"train {dataset.name} seed {seed}",
+               unit="epoch", disable=not progress)
+    with bar:
+        while trainer.epoch < cfg.epochs:
+            row = trainer.run_epoch()
+            if row["best"]:
+                save_torch(trainer.best_checkpoint(), best_path)
+            save_torch(trainer.state_dict(), last_path)
+            write_log(trainer.log, folder / "log.csv")
+            bar.update(1)
+            bar.set_postfix(loss=f"{row['train_loss']:.4f}", val=f"{row['val_loss']:.4f}")
+            if on_epoch_end is not None:
+                on_epoch_end(row)
+    if not best_path.exists():
+        raise RuntimeError(f"no finite validation loss in {folder / 'log.csv'}; no best checkpoint was saved")
+    return best_path
+
+
+def load_model(checkpoint_path, device: torch.device | str | None = None) -> CUTSNet:
+    """Rebuild a trained model (eval mode) from ``best.pt`` or ``last.pt``."""
+    state = load_torch(Path(checkpoint_path))
+    model = CUTSNet(state["in_channels"])
+    model.load_state_dict(state["model"])
+    return model.to(device if device is not None else default_device()).eval()
