@@ -22,7 +22,6 @@ import csv
 import os
 import shutil
 from dataclasses import dataclass, field
-from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from urllib.parse import urlparse

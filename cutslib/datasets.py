@@ -109,11 +109,10 @@ def axial_view(volume_slice: np.ndarray) -> np.ndarray:
     return np.rot90(volume_slice)
 
 
-def _load_canonical(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A NIfTI/MGH volume reoriented to RAS: (array, affine)."""
+def _load_canonical(path: Path) -> np.ndarray:
+    """A NIfTI/MGH volume reoriented to RAS."""
     try:
-        img = nib.as_closest_canonical(nib.load(str(path)))
-        return np.asanyarray(img.dataobj), img.affine
+        return np.asanyarray(nib.as_closest_canonical(nib.load(str(path))).dataobj)
     except Exception as exc:
         raise OSError(f"cannot read the volume {path} ({exc}); it may be corrupt: delete it and fetch again") from exc
 
@@ -240,8 +239,8 @@ def prepare_brain_ventricles(files: list[Path], progress: bool = False) -> dict:
     out_images, out_masks, ids = [], [], []
     for brain_path in _progress(brains, "brain_ventricles", progress):
         subject = brain_path.parent.parent.name
-        brain, _ = _load_canonical(brain_path)
-        aseg, _ = _load_canonical(brain_path.with_name("aseg.mgz"))
+        brain = _load_canonical(brain_path)
+        aseg = _load_canonical(brain_path.with_name("aseg.mgz"))
         if brain.shape != aseg.shape:
             raise ValueError(f"{subject}: brainmask {brain.shape} and aseg {aseg.shape} differ in shape")
         ventricles = np.isin(aseg, VENTRICLE_LABELS)
