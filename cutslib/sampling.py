@@ -55,12 +55,15 @@ def admissible_range(size: int) -> tuple[int, int]:
 
 def extract_patches(images: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
     """The 5x5 patches of ``images`` (B, C, H, W) centred at ``coords`` (B, K, 2): (B, K, C, 5, 5)."""
-    coords = coords.to(images.device)
+    b, c, h, w = images.shape
+    k = coords.shape[1]
     offsets = torch.arange(-HALF, HALF + 1, device=images.device)
+    coords = coords.to(images.device)
     rows = coords[..., 0, None, None] + offsets[:, None]  # (B, K, 5, 1)
     cols = coords[..., 1, None, None] + offsets[None, :]  # (B, K, 1, 5)
-    batch = torch.arange(images.shape[0], device=images.device)[:, None, None, None]
-    return images[batch, :, rows, cols].permute(0, 1, 4, 2, 3)  # indexing puts C last
+    index = (rows * w + cols).reshape(b, 1, k * PATCH_SIZE**2).expand(b, c, -1)
+    patches = images.reshape(b, c, h * w).gather(2, index)
+    return patches.reshape(b, c, k, PATCH_SIZE, PATCH_SIZE).transpose(1, 2)
 
 
 def gather_pixels(features: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
@@ -78,8 +81,7 @@ def patch_ssim(reference: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
 
     Data range: max - min of each reference patch (floored at ``MIN_DATA_RANGE``). Channels are averaged.
     """
-    x = reference.flatten(-2).to(torch.float64)
-    y = other.flatten(-2).to(torch.float64)
+    x, y = reference.flatten(-2), other.flatten(-2)
     data_range = (x.amax(dim=(-2, -1)) - x.amin(dim=(-2, -1))).clamp_min(MIN_DATA_RANGE)[..., None]
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     n = x.shape[-1]
@@ -88,7 +90,7 @@ def patch_ssim(reference: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     vx, vy = (dx * dx).sum(-1) / (n - 1), (dy * dy).sum(-1) / (n - 1)
     cov = (dx * dy).sum(-1) / (n - 1)
     ssim = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
-    return ssim.mean(-1).to(reference.dtype)
+    return ssim.mean(-1)
 
 
 def sample_anchors(batch: int, height: int, width: int, n_anchors: int, generator: torch.Generator) -> torch.Tensor:
@@ -98,7 +100,8 @@ def sample_anchors(batch: int, height: int, width: int, n_anchors: int, generato
     n_rows, n_cols = r1 - r0 + 1, c1 - c0 + 1
     if n_anchors > n_rows * n_cols:
         raise ValueError(f"cannot draw {n_anchors} distinct anchors from {n_rows * n_cols} admissible pixels")
-    flat = torch.multinomial(torch.ones(batch, n_rows * n_cols), n_anchors, replacement=False, generator=generator)
+    # The S largest of uniform random keys: a uniform draw without replacement (much faster than multinomial).
+    flat = torch.rand(batch, n_rows * n_cols, generator=generator).topk(n_anchors, dim=1).indices
     return torch.stack([flat // n_cols + r0, flat % n_cols + c0], dim=-1)
 
 
@@ -119,7 +122,8 @@ def candidate_offsets(anchors: torch.Tensor, height: int, width: int, n_candidat
     n_valid = int(valid.sum(-1).min())
     k = min(n_candidates, n_valid)
     b, s = anchors.shape[:2]
-    choice = torch.multinomial(valid.reshape(b * s, -1).double(), k, replacement=False, generator=generator)
+    keys = torch.rand(valid.shape, generator=generator).masked_fill(~valid, -1.0)  # invalid ones sort last
+    choice = keys.reshape(b * s, -1).topk(k, dim=1).indices  # a uniform random order of valid candidates
     return positions.reshape(b * s, -1, 2).gather(1, choice[..., None].expand(-1, -1, 2)).reshape(b, s, k, 2)
 
 
