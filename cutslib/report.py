@@ -22,7 +22,7 @@ import pandas as pd
 from cutslib.cache import PROJECT_ROOT, atomic_path, settings_hash, write_text
 
 __all__ = ["Stamp", "make_stamp", "git_commit", "figures_dir", "save_figure", "save_table", "to_markdown",
-           "read_table"]
+           "read_table", "first_images"]
 
 
 @dataclass(frozen=True)
@@ -126,3 +126,12 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     with open(path) as f:
         stamped = f.readline().startswith("# ")
     return pd.read_csv(path, skiprows=1 if stamped else 0)
+
+
+def first_images(dataset, n_images: int | None):
+    """The first ``n_images`` images of ``dataset`` (all of them if ``n_images`` is None): a profile's subset."""
+    if n_images is None:
+        return dataset
+    if int(n_images) < 1:
+        raise ValueError(f"n_images must be >= 1 or None, got {n_images}")
+    return dataset.subset(range(min(int(n_images), len(dataset))))

@@ -64,3 +64,13 @@ def test_save_table_csv_and_markdown_roundtrip(tmp_path, stamp):
     assert "| slic |  |" in text
     with pytest.raises(ValueError, match="empty"):
         report.save_table(df.iloc[:0], "t", stamp, folder=tmp_path)
+
+
+def test_first_images_takes_a_prefix_or_everything():
+    from cutslib import data
+
+    demo = data.load("demo")
+    assert report.first_images(demo, None) is demo
+    assert report.first_images(demo, 5).ids == demo.ids[:1]
+    with pytest.raises(ValueError, match="n_images"):
+        report.first_images(demo, 0)
