@@ -136,16 +136,18 @@ def run_notebook(step: dict) -> None:
     import papermill
 
     os.environ.setdefault("MPLBACKEND", "Agg")
-    failed = step["output"].with_suffix(".failed.ipynb")
-    with atomic_path(step["output"]) as tmp:
-        try:
-            papermill.execute_notebook(str(step["path"]), str(tmp), parameters=step["parameters"],
-                                       kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=False,
-                                       language="python")
-        except BaseException:
-            if Path(tmp).exists():
-                os.replace(tmp, failed)
-            raise
+    output = step["output"]
+    failed = output.with_suffix(".failed.ipynb")
+    partial = output.with_name(f".{output.stem}.partial.ipynb")  # renamed onto the output once complete
+    try:
+        papermill.execute_notebook(str(step["path"]), str(partial), parameters=step["parameters"],
+                                   kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=False,
+                                   language="python")
+    except BaseException:
+        if partial.exists():
+            os.replace(partial, failed)
+        raise
+    os.replace(partial, output)
     failed.unlink(missing_ok=True)
     write_text(step["key_file"], step["key"] + "\n")
 
