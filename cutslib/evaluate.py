@@ -1,0 +1,269 @@
+"""Score every method on a data set under every protocol, and summarise beside the paper's Table 1.
+
+>>> scores = evaluate_dataset(data.load("retina"), seeds=(1,), methods=["slic", "cuts_kmeans"], limit=5)
+>>> table = summarize(scores)           # mean +- std over seeds of the per-seed means, with the paper's values
+>>> print(format_summary(table))
+
+``scores`` is tidy: one row per image x method x protocol x metric x seed (columns ``dataset, seed, method,
+protocol, image_id, metric, value``); it is also written, atomically, to ``scores.csv`` in a cached folder per
+data set, seed and method, and all together to ``results/<dataset>/evaluation-<hash>.csv``.
+
+Protocols (the ``protocol`` column; see :mod:`cutslib.protocol`):
+
+- binary data sets: ``label_hint`` (the paper's), ``one_click`` and ``label_free`` for every unsupervised
+  label map; ``oracle`` (label hint + best level per image and metric, the paper's "best one") for
+  ``cuts_diffusion_best_oracle``; ``direct`` for methods that output the foreground themselves (the
+  supervised UNet, SAM).
+- multi-class data sets (berkeley): ``iou_relabel``, scored with ARI and VI against every annotator (mean),
+  and ``oracle`` for ``cuts_diffusion_best_oracle``.
+
+Methods: the baselines of :mod:`cutslib.baselines`, ``unet_supervised`` (scored on its held-out test images
+only), and CUTS from Stage 2 (:func:`cutslib.segment.segment_dataset`): ``cuts_kmeans``,
+``cuts_diffusion_persistent``, ``cuts_diffusion_best_oracle`` (oracle over the salient levels) and
+``cuts_diffusion_fixed_level`` (the label-free level choice :func:`cutslib.protocol.fixed_level`).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from cutslib import baselines, cache, metrics, protocol, unet
+
+CUTS_METHODS = ("cuts_kmeans", "cuts_diffusion_persistent", "cuts_diffusion_best_oracle",
+                "cuts_diffusion_fixed_level")
+METHODS = (*baselines.UNSUPERVISED, "unet_supervised", *baselines.SAM_METHODS, *CUTS_METHODS)
+DEFAULT_METHODS = ("random", "watershed_otsu", "felzenszwalb", "slic", "dfc", "unet_supervised", *CUTS_METHODS)
+#: Methods whose output is already the foreground mask: scored as they are (protocol ``direct``).
+DIRECT = ("unet_supervised", *baselines.SAM_METHODS)
+COLUMNS = ["dataset", "seed", "method", "protocol", "image_id", "metric", "value"]
+
+#: Table 1 of the paper (2023 arXiv version), a copy of ../shared/spec/paper_table1.csv shipped with the package.
+PAPER_TABLE = Path(__file__).with_name("paper_table1.csv")
+#: Our data set -> the paper's (Table 1).
+PAPER_DATASET = {"retina": "retina", "brain_ventricles": "brain_ventricles", "brain_tumor_cuts": "brain_tumor",
+                 "brain_tumor_lgg": "brain_tumor"}
+#: Our (method, protocol) -> the paper's method, for the rows the paper reports.
+PAPER_ROWS = {(m, "label_hint"): m for m in ("random", "watershed_otsu", "felzenszwalb", "slic", "dfc",
+                                              "cuts_kmeans", "cuts_diffusion_persistent")}
+PAPER_ROWS |= {("cuts_diffusion_best_oracle", "oracle"): "cuts_diffusion_best_oracle",
+               ("unet_supervised", "direct"): "unet_supervised", ("sam_point", "direct"): "sam_point",
+               ("stego", "label_hint"): "stego", ("nnunet_supervised", "direct"): "nnunet_supervised"}
+PAPER_METRICS = ("dice", "hausdorff", "ssim", "ergas", "rmse")
+
+
+def is_multiclass(dataset) -> bool:
+    """True for data sets scored as multi-class label maps (annotations, or masks with more than 2 labels)."""
+    return dataset.annotations is not None or (dataset.masks is not None and dataset.masks.max() > 1)
+
+
+def _truths(dataset, i: int) -> list[np.ndarray]:
+    if dataset.annotations is not None:
+        return list(dataset.annotations[i])
+    return [dataset.masks[i]]
+
+
+def predictions(dataset, method: str, seed: int, config="quick", progress: bool = True, sam_checkpoint=None):
+    """Yield ``(index, levels)`` for every image ``method`` is scored on; ``levels`` is an (L, H, W) stack.
+
+    L = 1 except for the CUTS salient levels (fine to coarse). The UNet yields its held-out test images only.
+    """
+    method = baselines.ALIASES.get(method, method)
+    if method in baselines.UNSUPERVISED + baselines.SAM_METHODS:
+        folder = baselines.baseline_dataset(dataset, method, seed, progress, sam_checkpoint=sam_checkpoint)
+        for i, image_id in enumerate(dataset.ids):
+            yield i, baselines.load_baseline(folder, image_id)[None]
+    elif method == "unet_supervised":
+        checkpoint = unet.train_unet(dataset, seed, config, progress)
+        test = unet.test_ids(checkpoint)
+        index = [dataset.ids.index(image_id) for image_id in test]
+        for i, labels in zip(index, unet.predict(checkpoint, dataset.images[index])):
+            yield i, labels[None]
+    elif method in CUTS_METHODS:
+        from cutslib import segment
+
+        folder = segment.segment_dataset(dataset, seed, config=config, progress=progress)
+        for i, image_id in enumerate(dataset.ids):
+            seg = segment.load_segmentation(folder, image_id)
+            if method == "cuts_kmeans":
+                yield i, np.asarray(seg["kmeans"])[None]
+            elif method == "cuts_diffusion_persistent":
+                yield i, np.asarray(seg["persistent"])[None]
+            elif method == "cuts_diffusion_best_oracle":
+                yield i, np.asarray(seg["levels"])
+            else:
+                levels = np.asarray(seg["levels"])
+                yield i, levels[protocol.fixed_level(levels)][None]
+    elif method in baselines.CITED_ONLY:
+        raise ValueError(f"{method} does not run here: {baselines.CITED_ONLY[method]}")
+    else:
+        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+
+
+def score_image(method: str, levels, truths, image, multiclass: bool) -> list[tuple[str, str, float]]:
+    """``(protocol, metric, value)`` triples for one image's prediction ``levels`` (L, H, W)."""
+    levels = np.asarray(levels)
+    rows = []
+    if multiclass:
+        def scores(labels):
+            per_truth = [metrics.multiclass_scores(protocol.iou_relabel(labels, t), t) for t in truths]
+            return {k: float(np.mean([s[k] for s in per_truth])) for k in per_truth[0]}
+
+        if method == "cuts_diffusion_best_oracle":
+            named = {"oracle": protocol.oracle([scores(level) for level in levels])}
+        else:
+            named = {"iou_relabel": scores(levels[0])}
+    else:
+        truth = truths[0]
+        if method in DIRECT:
+            named = {"direct": metrics.binary_scores(levels[0], truth)}
+        elif method == "cuts_diffusion_best_oracle":
+            named = {"oracle": protocol.oracle(
+                [metrics.binary_scores(protocol.label_hint(level, truth), truth) for level in levels])}
+        else:
+            named = {p: metrics.binary_scores(protocol.binarise(levels[0], p, truth=truth, image=image), truth)
+                     for p in protocol.BINARISATIONS}
+    for name, values in named.items():
+        rows += [(name, metric, value) for metric, value in values.items()]
+    return rows
+
+
+def evaluate_method(dataset, method: str, seed: int, config="quick", progress: bool = True,
+                    sam_checkpoint=None) -> pd.DataFrame:
+    """The tidy scores of one method and seed on a data set; cached as ``scores.csv`` in its own folder."""
+    if dataset.masks is None:
+        raise ValueError(f"{dataset.name}: evaluation needs ground-truth masks (pass a mask folder)")
+    settings = {"method": method, "config": str(config), "ids": cache.settings_hash({"ids": dataset.ids}),
+                "sam_checkpoint": str(sam_checkpoint) if method in baselines.SAM_METHODS else None}
+    path = cache.run_dir("evaluate", dataset.name, seed, settings) / "scores.csv"
+    if path.exists():
+        return pd.read_csv(path, dtype={"image_id": str})
+    multiclass = is_multiclass(dataset)
+    rows = []
+    for i, levels in predictions(dataset, method, seed, config, progress, sam_checkpoint):
+        for proto, metric, value in score_image(method, levels, _truths(dataset, i), dataset.images[i],
+                                                multiclass):
+            rows.append((dataset.name, seed, method, proto, dataset.ids[i], metric, value))
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    cache.write_text(path, table.to_csv(index=False))
+    return table
+
+
+def evaluate_dataset(dataset, seeds=(1, 2, 3), config="quick", methods=DEFAULT_METHODS, limit: int | None = None,
+                     progress: bool = True, sam_checkpoint=None) -> pd.DataFrame:
+    """Score ``methods`` on ``dataset`` (its first ``limit`` images) for every seed; a tidy DataFrame.
+
+    SAM methods without ``sam_checkpoint`` are skipped with a message (so are methods that cannot run on this
+    data set, e.g. the UNet on multi-class masks). The combined table is written to
+    ``results/<dataset>/evaluation-<hash>.csv``; its path is in ``table.attrs["path"]``.
+    """
+    if limit is not None:
+        dataset = dataset.subset(np.arange(min(int(limit), len(dataset))))
+    methods = [baselines.ALIASES.get(m, m) for m in methods]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; choose from {METHODS}")
+    tables = []
+    for method in methods:
+        if method in baselines.SAM_METHODS and not sam_checkpoint:
+            print(f"skipping {method}: no SAM checkpoint given (pass sam_checkpoint= / --sam-checkpoint)")
+            continue
+        if method == "unet_supervised" and is_multiclass(dataset):
+            print(f"skipping {method}: the supervised UNet is for binary masks only")
+            continue
+        for seed in seeds:
+            tables.append(evaluate_method(dataset, method, seed, config, progress, sam_checkpoint))
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
+    settings = {"methods": methods, "seeds": list(seeds), "config": str(config), "limit": limit,
+                "ids": cache.settings_hash({"ids": dataset.ids})}
+    path = cache.results_dir() / dataset.name / f"evaluation-{cache.settings_hash(settings)}.csv"
+    cache.write_text(path, table.to_csv(index=False))
+    table.attrs["path"] = str(path)
+    return table
+
+
+def paper_table(path=PAPER_TABLE) -> pd.DataFrame:
+    """The paper's Table 1 (``dataset, method, dice, hausdorff, ssim, ergas, rmse``)."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"the paper's table is not at {path}")
+    return pd.read_csv(path)
+
+
+def summarize(scores: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Mean +- std over seeds of the per-seed mean over images, with the paper's value and our difference.
+
+    One row per ``dataset, method, protocol, metric`` (columns ``mean, std, n_seeds, n_images, paper, diff,
+    note``); std uses ddof 0 (0 with one seed). ``paper`` is filled where the paper has that data set, method
+    and protocol (:data:`PAPER_ROWS`). Table 1 rows that did not run here (STEGO, nnU-Net, SAM without a
+    checkpoint) are added with ``note`` "cited from the paper".
+    """
+    if paper is None:
+        paper = paper_table() if PAPER_TABLE.exists() else pd.DataFrame(columns=["dataset", "method"])
+    if scores.empty:
+        return pd.DataFrame(columns=["dataset", "method", "protocol", "metric", "mean", "std", "n_seeds",
+                                     "n_images", "paper", "diff", "note"])
+    keys = ["dataset", "method", "protocol", "metric"]
+    per_seed = scores.groupby(keys + ["seed"], sort=False)["value"].agg(["mean", "count"]).reset_index()
+    summary = per_seed.groupby(keys, sort=False).agg(
+        mean=("mean", "mean"), std=("mean", lambda v: float(np.std(v))), n_seeds=("seed", "nunique"),
+        n_images=("count", "max")).reset_index()
+    summary["note"] = ""
+    paper_long = paper.melt(id_vars=["dataset", "method"], var_name="metric", value_name="paper")
+    lookup = {(d, m, k): v for d, m, k, v in paper_long[["dataset", "method", "metric", "paper"]].itertuples(
+        index=False)}
+
+    def paper_value(row):
+        name = PAPER_ROWS.get((row.method, row.protocol))
+        return lookup.get((PAPER_DATASET.get(row.dataset), name, row.metric), np.nan)
+
+    summary["paper"] = [paper_value(row) for row in summary.itertuples()]
+    summary["diff"] = summary["mean"] - summary["paper"]
+    cited = []
+    for dataset in summary["dataset"].unique():
+        ran = set(summary.loc[summary["dataset"] == dataset, "method"])
+        for (method, proto), name in PAPER_ROWS.items():
+            if method in ran or method not in baselines.CITED_ONLY:
+                continue
+            for metric in PAPER_METRICS:
+                value = lookup.get((PAPER_DATASET.get(dataset), name, metric))
+                if value is not None:
+                    cited.append(dict(dataset=dataset, method=method, protocol=proto, metric=metric, mean=np.nan,
+                                      std=np.nan, n_seeds=0, n_images=0, paper=value, diff=np.nan,
+                                      note=baselines.CITED_ONLY[method]))
+    if cited:
+        summary = pd.concat([summary, pd.DataFrame(cited)], ignore_index=True)
+    return summary
+
+
+def _fmt(value: float) -> str:
+    """Like the paper: no decimals from 100 up, 2 from 10 up, 3 below."""
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.2f}" if abs(value) >= 10 else f"{value:.3f}"
+
+
+def format_summary(summary: pd.DataFrame, metrics_shown=PAPER_METRICS) -> str:
+    """A plain-text table: one line per data set, method and protocol; each cell "mean +- std (paper)"."""
+    if summary.empty:
+        return "(no scores)"
+    shown = [m for m in metrics_shown if m in set(summary["metric"])] or sorted(summary["metric"].unique())
+
+    def cell(row):
+        if np.isnan(row["mean"]):
+            ours = "-"
+        else:
+            ours = _fmt(row["mean"]) + (f" ± {_fmt(row['std'])}" if row["n_seeds"] > 1 else "")
+        return ours + ("" if np.isnan(row["paper"]) else f" ({_fmt(row['paper'])})")
+
+    table = summary[summary["metric"].isin(shown)].copy()
+    table["cell"] = table.apply(cell, axis=1)
+    wide = table.pivot_table(index=["dataset", "method", "protocol"], columns="metric", values="cell",
+                             aggfunc="first", sort=False)[shown]
+    notes = table.groupby(["dataset", "method", "protocol"], sort=False)["note"].first()
+    wide["note"] = notes.reindex(wide.index).fillna("")
+    buffer = io.StringIO()
+    buffer.write("ours (paper); mean ± std over seeds of the per-seed mean over images\n")
+    buffer.write(wide.reset_index().to_string(index=False))
+    return buffer.getvalue()
