@@ -1,0 +1,179 @@
+"""Training, resume, embedding and bad inputs, on small crops of the retina images (runtime ~30 s).
+
+The runs use 32x32 crops of 6 retina images, batch 4 and 8 samples per epoch, so an epoch takes well under
+a second; the code path is the full one (split, schedule, sampler, checkpoints, cache).
+"""
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from cutslib import data
+from cutslib.cli import main as cuts_main
+from cutslib.embed import embed_dataset, embed_images
+from cutslib.train import (
+    PROFILES,
+    TrainConfig,
+    Trainer,
+    epoch_order,
+    load_torch,
+    split_indices,
+    train,
+)
+
+TINY = TrainConfig(epochs=4, warmup_epochs=1, batch_size=4, min_samples_per_epoch=8)
+
+
+@pytest.fixture(scope="module")
+def crops():
+    """A data-set-like object: 32x32 crops of 6 retina images."""
+    ds = data.load("retina", progress=False)
+    return SimpleNamespace(name="retina-crops", images=np.ascontiguousarray(ds.images[:6, 48:80, 48:80]),
+                           ids=ds.ids[:6])
+
+
+@pytest.fixture(scope="module")
+def finished_run(crops, tmp_path_factory):
+    """An uninterrupted TINY run: (results dir, best checkpoint path)."""
+    with pytest.MonkeyPatch.context() as mp:
+        root = tmp_path_factory.mktemp("uninterrupted")
+        mp.setenv("CUTS_RESULTS_DIR", str(root))
+        best = train(crops, seed=1, config=TINY, progress=False)
+    return root, best
+
+
+def assert_same_weights(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_split_and_epoch_sizes():
+    train_idx, val_idx = split_indices(56, seed=1)
+    assert (len(train_idx), len(val_idx)) == (39, 17)
+    assert sorted(np.concatenate([train_idx, val_idx]).tolist()) == list(range(56))
+    assert not np.array_equal(train_idx, split_indices(56, seed=2)[0])
+    order = epoch_order(39, 80, torch.Generator().manual_seed(0))
+    counts = np.bincount(order.numpy(), minlength=39)
+    assert len(order) == 80 and counts.min() >= 2 and counts.max() <= 3
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
+def test_paper_schedule_warms_up_then_decays_to_zero():
+    tiny_images = np.zeros((2, 17, 17, 1), np.float32)
+    trainer = Trainer(tiny_images, tiny_images, seed=0, cfg=PROFILES["paper"], device="cpu")
+    lrs = []
+    for _ in range(200):
+        lrs.append(trainer.optimizer.param_groups[0]["lr"])
+        trainer.scheduler.step()
+    assert lrs[0] == pytest.approx(1e-6) and lrs[10] == pytest.approx(1e-3)
+    assert all(a < b for a, b in zip(lrs[:10], lrs[1:11]))
+    assert all(a > b for a, b in zip(lrs[10:], lrs[11:]))
+    assert lrs[105] == pytest.approx(0.5e-3, rel=1e-6)  # cosine midpoint
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_training_writes_log_and_lowers_reconstruction_loss(finished_run):
+    import pandas as pd
+
+    _, best = finished_run
+    log = pd.read_csv(best.parent / "log.csv")
+    assert list(log["epoch"]) == [1, 2, 3, 4]
+    assert log["lr"].iloc[0] == pytest.approx(1e-6) and log["lr"].iloc[1] == pytest.approx(1e-3)
+    assert log["train_reconstruction"].iloc[-1] < 0.8 * log["train_reconstruction"].iloc[0]
+    assert log["val_reconstruction"].iloc[-1] < log["val_reconstruction"].iloc[0]
+    assert np.isfinite(log[["train_contrastive", "val_contrastive"]].to_numpy()).all()
+    checkpoint = load_torch(best)
+    assert checkpoint["val_loss"] == pytest.approx(log["val_loss"].min())
+
+
+def test_cached_run_is_returned(finished_run, crops, monkeypatch):
+    root, best = finished_run
+    monkeypatch.setenv("CUTS_RESULTS_DIR", str(root))
+    before = best.stat().st_mtime_ns
+    assert train(crops, seed=1, config=TINY, progress=False) == best
+    assert best.stat().st_mtime_ns == before
+
+
+def test_same_seed_same_weights_and_other_seed_differs(finished_run, crops, tmp_path, monkeypatch):
+    _, best = finished_run
+    monkeypatch.setenv("CUTS_RESULTS_DIR", str(tmp_path))
+    again = train(crops, seed=1, config=TINY, progress=False)
+    assert_same_weights(load_torch(best)["model"], load_torch(again)["model"])
+    other = load_torch(train(crops, seed=2, config=TrainConfig(epochs=1, warmup_epochs=0, batch_size=4,
+                                                                min_samples_per_epoch=8), progress=False))
+    assert not torch.equal(other["model"]["encoder.blocks.0.weight"], load_torch(best)["model"]["encoder.blocks.0.weight"])
+
+
+def test_interrupted_run_resumes_bit_identical(finished_run, crops, tmp_path, monkeypatch):
+    root, best = finished_run
+    monkeypatch.setenv("CUTS_RESULTS_DIR", str(tmp_path))
+
+    def interrupt_after_two(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(crops, seed=1, config=TINY, progress=False, on_epoch_end=interrupt_after_two)
+    folder = next(tmp_path.glob("retina-crops/seed1/train-*"))
+    assert load_torch(folder / "last.pt")["epoch"] == 2
+    resumed = train(crops, seed=1, config=TINY, progress=False)
+    reference, result = load_torch(best.parent / "last.pt"), load_torch(resumed.parent / "last.pt")
+    assert result["epoch"] == 4
+    assert_same_weights(reference["model"], result["model"])
+    assert_same_weights(load_torch(best)["model"], load_torch(resumed)["model"])
+    for ref_row, row in zip(reference["log"], result["log"]):
+        assert {k: v for k, v in ref_row.items() if k != "seconds"} == {k: v for k, v in row.items() if k != "seconds"}
+
+
+def test_channels_last_fast_path_matches_the_plain_layout(crops):
+    losses = []
+    for channels_last in (False, True):
+        trainer = Trainer(crops.images[:4], crops.images[4:], seed=0, cfg=TINY, device="cpu",
+                          channels_last=channels_last)
+        row = trainer.run_epoch()
+        losses.append([row["train_loss"], row["val_loss"], trainer.run_epoch()["train_loss"]])
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)
+
+
+def test_embedding_covers_every_image_and_is_cached(finished_run, crops, monkeypatch):
+    root, best = finished_run
+    monkeypatch.setenv("CUTS_RESULTS_DIR", str(root))
+    emb = embed_dataset(crops, seed=1, config=TINY, progress=False)
+    assert emb.latents.shape == (6, 32, 32, 128) and emb.latents.dtype == np.float32
+    assert emb.recon.shape == (6, 32, 32, 3) and emb.ids == crops.ids
+    latents, recon = embed_images(best, crops.images[2])
+    np.testing.assert_allclose(emb.latents[2], latents[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(emb.recon[2], recon[0], rtol=1e-5, atol=1e-6)
+    assert np.isfinite(emb.recon).all() and np.isfinite(emb.latents).all()
+    again = embed_dataset(crops, seed=1, config=TINY, progress=False)
+    assert again.path == emb.path
+
+
+def test_bad_inputs_are_named(finished_run, crops, tmp_path, monkeypatch):
+    _, best = finished_run
+    monkeypatch.setenv("CUTS_RESULTS_DIR", str(tmp_path))
+    images = crops.images.copy()
+    images[3, 5, 5, 1] = math.nan
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        train(SimpleNamespace(name="bad", images=images, ids=crops.ids), seed=1, config=TINY, progress=False)
+    images[3, 5, 5, 1] = math.inf
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        embed_images(best, images)
+    with pytest.raises(ValueError, match="1 channels but the model expects 3"):
+        embed_images(best, crops.images[..., :1])
+    with pytest.raises(ValueError, match="smaller than"):
+        embed_images(best, crops.images[:, :16, :16])
+    with pytest.raises(ValueError, match="smaller than"):
+        train(SimpleNamespace(name="small", images=crops.images[:, :12], ids=crops.ids), seed=1, config=TINY)
+
+
+@pytest.mark.parametrize("command", ["train", "embed"])
+def test_cli_rejects_an_empty_folder(command, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cuts_main([command, "--images", str(empty), "--seed", "1"]) == 2
+    assert "no images" in capsys.readouterr().err
