@@ -35,7 +35,7 @@ data: $(STAMP) ## Fetch, verify and prepare every data set (uses CUTS_DATA_MIRRO
 
 test: $(STAMP) ## Set up, then run the unit tests and every notebook under nbval
 	$(PY) -m pytest tests $(PYTEST_ARGS)
-	$(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/*.ipynb $(PYTEST_ARGS)
+	MPLBACKEND=Agg $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/*.ipynb notebooks/tutorials/*.ipynb $(PYTEST_ARGS)
 
 figures: $(STAMP) ## Set up, then rebuild every figure and table (PROFILE=quick or PROFILE=paper)
 	$(PY) -m cutslib.figures $(if $(PROFILE),--profile $(PROFILE))
