@@ -168,7 +168,7 @@ def adjusted_rand_index(pred, truth) -> float:
 
 
 def variation_of_information(pred, truth) -> float:
-    """Variation of information H(T|P) + H(P|T) in nats (scikit-image); 0.0 for identical partitions."""
+    """Variation of information H(T|P) + H(P|T) in bits (scikit-image); 0 if identical."""
     pred, truth = _check_pair(pred, truth, check_label_map)
     return float(sum(skm.variation_of_information(truth, pred)))
 
