@@ -92,7 +92,9 @@ def train_unet(dataset, seed: int = 1, config: str | UNetConfig = "quick", progr
     Returns the checkpoint path, ``results/<dataset>/seed<k>/unet-<hash>/best.pt``. The folder's
     ``split.json`` names the train, validation and test ids. Needs binary (0/1) masks.
     """
-    cfg = PROFILES[config] if isinstance(config, str) else config
+    cfg = config if isinstance(config, UNetConfig) else PROFILES.get(str(config))
+    if cfg is None:
+        raise ValueError(f"unknown UNet profile {config!r}; choose one of {sorted(PROFILES)} or pass a UNetConfig")
     if dataset.masks is None:
         raise ValueError(f"{dataset.name}: the supervised UNet needs ground-truth masks")
     if dataset.masks.max() > 1:
