@@ -1,0 +1,110 @@
+"""Stage-1 speed: one paper-profile epoch on retina against the bare encoder floor.
+
+Per repetition, interleaved so that machine load hits every figure alike:
+* epoch: one paper-profile training epoch on retina (seed 1 split: 39 train / 17 val images; 80 samples =
+  5 steps of 16 with sampling, both losses, AdamW), plus the validation pass over the 17 validation images
+  (reported separately and included in the epoch time);
+* floor: forward + backward of the encoder alone on a batch of 16 retina images at 128x128, repeated as many
+  times as the epoch has steps (5);
+both in the fast layout (channels_last, what ``train`` uses) and, unless ``--no-plain``, in the plain NCHW
+layout (the faithful reference path; same maths).
+
+Prints every repetition, then medians and the ratio epoch / floor. Targets (2-core CPU): epoch <= 32 s
+(the authors' code: ~130 s) and epoch <= 1.25x floor.
+
+    CUTS_DATA_MIRROR=../shared/data .venv/bin/python benchmarks/bench_stage1.py [--reps 3] [--no-plain]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from cutslib import data
+from cutslib.train import PROFILES, Trainer, split_indices
+
+
+def clock() -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process): CPU time is less sensitive to other jobs on the machine."""
+    return time.perf_counter(), time.process_time()
+
+
+def since(start: tuple[float, float]) -> tuple[float, float]:
+    now = clock()
+    return now[0] - start[0], now[1] - start[1]
+
+
+def time_floor(trainer: Trainer, n_steps: int) -> tuple[float, float]:
+    """(wall, CPU) seconds for n_steps forward + backward passes of the encoder on one batch of images."""
+    encoder = trainer.model.encoder
+    encoder.train()
+    images = trainer.train_images[: trainer.cfg.batch_size].contiguous(memory_format=trainer.layout)
+    start = clock()
+    for _ in range(n_steps):
+        encoder.zero_grad(set_to_none=True)
+        encoder(images).sum().backward()
+    return since(start)
+
+
+def time_epoch(trainer: Trainer) -> tuple[tuple[float, float], tuple[float, float]]:
+    """((wall, CPU) seconds of training, (wall, CPU) seconds of validation) of one epoch."""
+    start = clock()
+    trainer.train_epoch()
+    train_s = since(start)
+    start = clock()
+    trainer.validate()
+    trainer.scheduler.step()
+    return train_s, since(start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
+    parser.add_argument("--no-plain", action="store_true", help="skip the plain NCHW layout")
+    args = parser.parse_args()
+
+    cfg = PROFILES["paper"]
+    ds = data.load("retina", progress=False)
+    train_idx, val_idx = split_indices(len(ds), 1, cfg.val_fraction)
+    n_samples = max(len(train_idx), cfg.min_samples_per_epoch)
+    n_steps = -(-n_samples // cfg.batch_size)
+    layouts = {"channels_last": True} if args.no_plain else {"channels_last": True, "plain": False}
+    trainers = {name: Trainer(ds.images[train_idx], ds.images[val_idx], 1, cfg, device="cpu", channels_last=cl)
+                for name, cl in layouts.items()}
+    print(f"retina: {len(train_idx)} train / {len(val_idx)} val images, {n_samples} samples = {n_steps} steps "
+          f"of {cfg.batch_size}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    for trainer in trainers.values():  # warm-up: one-off kernel and allocator set-up
+        time_floor(trainer, 1)
+
+    keys = ("train", "val", "epoch", "floor", "epoch_cpu", "floor_cpu")
+    results = {name: {k: [] for k in keys} for name in trainers}
+    for rep in range(args.reps):
+        for name, trainer in trainers.items():
+            (train_s, train_cpu), (val_s, val_cpu) = time_epoch(trainer)
+            floor_s, floor_cpu = time_floor(trainer, n_steps)
+            values = (train_s, val_s, train_s + val_s, floor_s, train_cpu + val_cpu, floor_cpu)
+            for key, value in zip(keys, values):
+                results[name][key].append(value)
+            print(f"rep {rep + 1} {name:13s}: epoch {train_s + val_s:6.1f} s (train {train_s:5.1f} + val "
+                  f"{val_s:4.1f}), floor {floor_s:6.1f} s, ratio {(train_s + val_s) / floor_s:.2f} | CPU time: "
+                  f"epoch {train_cpu + val_cpu:6.1f} s, floor {floor_cpu:6.1f} s, ratio "
+                  f"{(train_cpu + val_cpu) / floor_cpu:.2f}", flush=True)
+
+    med = {name: {k: statistics.median(v) for k, v in r.items()} for name, r in results.items()}
+    print(f"\nmedians over {args.reps} repetitions (targets: epoch <= 32 s wall, epoch/floor <= 1.25)")
+    for name, m in med.items():
+        ratios = [e / f for e, f in zip(results[name]["epoch"], results[name]["floor"])]
+        print(f"{name:13s}: epoch {m['epoch']:6.1f} s (train {m['train']:.1f} + val {m['val']:.1f}), "
+              f"floor {m['floor']:6.1f} s, epoch/floor {m['epoch'] / m['floor']:.2f} (median per-rep ratio "
+              f"{statistics.median(ratios):.2f}) | CPU time: epoch {m['epoch_cpu']:.1f} s, floor "
+              f"{m['floor_cpu']:.1f} s, ratio {m['epoch_cpu'] / m['floor_cpu']:.2f}")
+    if "plain" in med:
+        print(f"channels_last speed-up over the plain layout: {med['plain']['epoch'] / med['channels_last']['epoch']:.2f}x "
+              f"wall, {med['plain']['epoch_cpu'] / med['channels_last']['epoch_cpu']:.2f}x CPU time per epoch")
+
+
+if __name__ == "__main__":
+    main()
