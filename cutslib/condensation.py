@@ -1,0 +1,473 @@
+"""Diffusion condensation of one image's pixel embeddings (Stage 2 of CUTS).
+
+The pipeline is Multiscale PHATE's, as CUTS uses it (``../shared/spec/METHOD.md``, "Stage 2"):
+
+1. :func:`diffusion_potential` -- PCA, the PHATE diffusion potential (knn 100, decay 40, 2000 landmarks,
+   gamma 1, t at the Von Neumann entropy knee), then PCA keeping the components above 1% of variance.
+2. :func:`condense_points` -- repeatedly diffuse the points with a shrinking-to-nothing eps-ball kernel and
+   merge the points that come closer than a threshold, until one point is left. Every step is a partition.
+3. Salient levels -- steps where the total movement (the *gradient*) reaches a new minimum.
+4. :func:`persistent_structures` -- one multi-class map of the clusters that persist across levels.
+
+It gives the same partitions as the reference (``multiscale_phate``, the test oracle) but never builds an
+N x N matrix: kernels come from kd-tree ball queries and are sparse, merges are connected components.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import linalg, sparse
+from scipy.linalg import blas
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+from sklearn.cluster import MiniBatchKMeans
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import normalize
+from sklearn.utils.extmath import randomized_svd
+
+N_PCA = 100  # first PCA
+KNN = 100  # PHATE neighbours (the CUTS setting)
+N_LANDMARK = 2000
+N_SVD = 100  # spectral dimensions for landmark clustering
+T_MAX = 100  # t is searched in [0, T_MAX)
+POTENTIAL_PCS = 25  # at most this many components of the potential ...
+MIN_VARIANCE = 0.01  # ... each above this explained-variance ratio
+SCALE = 1.025  # eps grows by this factor before each diffusion step
+GRANULARITY = 0.1  # eps0 = 0.1 * GRANULARITY * std(X) * N^(1/5)
+DECAY = 40  # kernel exp(-(d / eps)^DECAY)
+THRESH = 1e-4  # kernel entries below this are zero
+MERGE_PERCENTILE = 0.001  # merge threshold: this percentile of pairwise distances ...
+MERGE_OFFSET = 0.001  # ... plus this
+MAX_POINTS = 100_000  # above this many points, condense k-means partitions instead
+N_PARTITIONS = 20_000
+ZERO_GRADIENT = 1e-12  # gradients below this fraction of the largest count as zero
+
+
+# --------------------------------------------------------------------------------------------- result
+@dataclass
+class Condensation:
+    """The result of diffusion condensation: one partition of the points per step.
+
+    Only the merges are stored (who joined whom at which step); :meth:`labels` rebuilds a step's labels.
+    A cluster's id is the smallest original index among its members, so ids are stable across steps.
+
+    Attributes: ``n_steps``; ``n_clusters`` (n_steps,); ``gradient`` (n_steps - 1,), the L1 movement of
+    the points during each step; ``levels``, the salient steps from fine to coarse (step 0 excluded);
+    ``epsilon`` and ``merge_threshold``, the starting bandwidth and the merge distance.
+    """
+
+    merges: list  # per step: (absorbed ids, ids they joined), both (k,) int64, in condensed-point ids
+    n_clusters: np.ndarray
+    gradient: np.ndarray
+    epsilon: float
+    merge_threshold: float
+    point_of: np.ndarray | None = None  # (N,) index of each original point's condensed point, if grouped
+    point_ids: np.ndarray | None = None  # (M,) original id (smallest index) of each condensed point
+    levels: list = field(init=False)
+
+    def __post_init__(self):
+        self.levels = salient_levels(self.gradient)
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.n_clusters)
+
+    @property
+    def n_points(self) -> int:
+        """Number of original points (length of every label vector)."""
+        return len(self.point_of) if self.point_of is not None else int(self.n_clusters[0])
+
+    def labels(self, step: int) -> np.ndarray:
+        """(N,) int64 cluster ids after ``step`` (0 = every point alone; negative counts from the end)."""
+        if not -self.n_steps <= step < self.n_steps:
+            raise ValueError(f"step {step} out of range for {self.n_steps} steps")
+        step %= self.n_steps
+        parent = np.arange(int(self.n_clusters[0]))
+        for absorbed, into in self.merges[1 : step + 1]:
+            parent[absorbed] = into
+        while True:  # follow merge chains to their root (pointer jumping)
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
+        if self.point_of is None:
+            return parent
+        return self.point_ids[parent][self.point_of]
+
+
+def salient_levels(gradient) -> list[int]:
+    """Steps where the gradient is a new running minimum and the next one is higher, step 0 excluded.
+
+    Gradients below ``1e-12 * max`` count as zero (they are round-off of points that no longer move).
+    """
+    g = np.asarray(gradient, dtype=np.float64).copy()
+    if g.size == 0:
+        return []
+    g[g < ZERO_GRADIENT * g.max()] = 0.0
+    minimum, levels = g.max(), []
+    for i in range(1, len(g) - 1):
+        if g[i] <= minimum and g[i] < g[i + 1]:
+            levels.append(i)
+            minimum = g[i]
+    return levels
+
+
+# ---------------------------------------------------------------------------------------- validation
+def check_points(points, name="points", min_points=3) -> np.ndarray:
+    """Return ``points`` as a float64 (N, D) array, or raise a ValueError naming the problem."""
+    points = np.asarray(points)
+    if points.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (N, D), got shape {points.shape}")
+    if points.shape[0] < min_points:
+        raise ValueError(f"{name} must have at least {min_points} rows, got {points.shape[0]}")
+    if points.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one column")
+    if not np.issubdtype(points.dtype, np.number):
+        raise ValueError(f"{name} must be numeric, got dtype {points.dtype}")
+    points = points.astype(np.float64, copy=False)
+    bad = ~np.isfinite(points).all(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(f"{name} has {len(rows)} rows with NaN or Inf (first: row {rows[0]})")
+    return points
+
+
+# -------------------------------------------------------------------------------------- potential
+def diffusion_potential(latents, knn: int = KNN, seed: int = 0) -> np.ndarray:
+    """The (N, d) points that condensation runs on, as Multiscale PHATE computes them.
+
+    PCA to min(N, D, 100) components; the PHATE potential (knn, decay 40, 2000 landmarks, gamma 1, t at
+    the Von Neumann entropy knee); PCA to <= 25 components keeping those above 1% of explained variance.
+    Same algorithm and seeds as ``phate``/``graphtools``; the exact kNN is a blocked BLAS search instead
+    of sklearn's, and the landmark sums are one sparse product instead of a loop.
+    """
+    x = check_points(latents, "latents")
+    n, d = x.shape
+    pcs = PCA(n_components=min(n, d, N_PCA)).fit_transform(x)
+    potential = phate_potential(pcs, knn=knn, n_landmark=N_LANDMARK if n > N_LANDMARK else None, seed=seed)
+    pca = PCA(n_components=min(POTENTIAL_PCS, *potential.shape), random_state=seed)
+    reduced = pca.fit_transform(potential)
+    ratio = pca.explained_variance_ / np.sum(pca.explained_variance_)
+    return reduced[:, ratio > MIN_VARIANCE]
+
+
+def phate_potential(data, knn=KNN, decay=DECAY, n_landmark=None, t="auto", seed=0) -> np.ndarray:
+    """PHATE's diffusion potential -log(P^t + 1e-7) (gamma 1), interpolated to every point if landmarks."""
+    kernel = alpha_decay_kernel(data, knn=knn, decay=decay)
+    diff_op = normalize(kernel, "l1", axis=1)
+    transitions = None
+    if n_landmark is not None and n_landmark < len(data):
+        degree = np.asarray(kernel.sum(axis=1)).ravel()
+        scale = sparse.diags(1 / np.sqrt(degree))
+        _, _, vt = randomized_svd(scale @ kernel @ scale, n_components=N_SVD, random_state=seed)
+        kmeans = MiniBatchKMeans(
+            n_landmark, init_size=3 * n_landmark, n_init=1, batch_size=10000, random_state=seed
+        )
+        clusters = kmeans.fit_predict(diff_op @ vt.T)
+        _, landmark = np.unique(clusters, return_inverse=True)
+        member = sparse.csr_matrix((np.ones(len(data)), (landmark, np.arange(len(data)))))
+        to_data = member @ kernel  # (L, N) kernel summed over each landmark's members
+        transitions = normalize(to_data.T.tocsr(), "l1", axis=1)
+        diff_op = (normalize(to_data, "l1", axis=1) @ transitions).toarray()
+    else:
+        diff_op = diff_op.toarray()
+    if t == "auto":
+        t = optimal_t(diff_op)
+    potential = -np.log(np.linalg.matrix_power(diff_op, t) + 1e-7)
+    return potential if transitions is None else transitions @ potential
+
+
+def optimal_t(diff_op, t_max=T_MAX) -> int:
+    """PHATE's t: the knee of the Von Neumann entropy of diff_op^t for t in [0, t_max)."""
+    from phate.vne import find_knee_point
+
+    eigenvalues = linalg.svdvals(diff_op)
+    entropy, power = [], eigenvalues.copy()
+    for _ in range(t_max):
+        prob = power / np.sum(power) + np.finfo(float).eps
+        entropy.append(-np.sum(prob * np.log(prob)))
+        power = power * eigenvalues
+    return int(find_knee_point(np.array(entropy), np.arange(t_max)))
+
+
+def alpha_decay_kernel(data, knn=KNN, decay=DECAY, thresh=THRESH, block=1024) -> sparse.csr_matrix:
+    """graphtools' kNN kernel: exp(-(d_ij / bw_i)^decay) with bw_i the distance to the knn-th neighbour,
+    entries < thresh zero, symmetrised as (K + K^T) / 2. Exact blocked search, never N x N at once."""
+    data = np.asarray(data, dtype=np.float64)
+    n = len(data)
+    knn = min(knn, n - 2)
+    sq = np.array([blas.ddot(row, row) for row in data])  # as sklearn computes norms (BLAS dot)
+    factor = (-math.log(thresh)) ** (1 / decay)
+    rows, cols, vals = [], [], []
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        # squared distances in sklearn's order of operations (|x|^2 + (-2 x.y)) + |y|^2, self included,
+        # so that the kernel is bit-identical to graphtools' (landmark k-means amplifies any round-off)
+        d2 = sq[start:stop, None] + (-2 * (data[start:stop] @ data.T))
+        d2 += sq[None, :]
+        np.maximum(d2, 0, out=d2)
+        bandwidth = np.sqrt(np.partition(d2, knn, axis=1)[:, knn])
+        bandwidth = np.maximum(bandwidth, np.finfo(float).eps)
+        r, c = np.nonzero(d2 <= ((bandwidth * factor) ** 2 * (1 + 1e-9))[:, None])
+        w = np.exp(-np.power(np.sqrt(d2[r, c]) / bandwidth[r], decay))
+        kept = w >= thresh
+        rows.append(r[kept] + start)
+        cols.append(c[kept])
+        vals.append(w[kept])
+    kernel = sparse.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+    )
+    return ((kernel + kernel.T) / 2).tocsr()
+
+
+# --------------------------------------------------------------------------------------- parameters
+def condensation_parameters(points) -> tuple[float, float]:
+    """(eps0, merge threshold): 0.1 * 0.1 * std * N^(1/5), and the exact 0.001th percentile of all pairwise
+    distances plus 0.001 -- computed from the few smallest distances, without listing every pair."""
+    points = np.asarray(points, dtype=np.float64)
+    n = len(points)
+    epsilon = GRANULARITY * (0.1 * np.mean(np.std(points))) / (n ** (-1 / 5))
+    n_pairs = n * (n - 1) // 2
+    # numpy's 'linear' percentile: the value at virtual index q * (n_pairs - 1), interpolated
+    q = np.float64(MERGE_PERCENTILE) / 100
+    virtual = n_pairs * q - q  # numpy's _compute_virtual_index with alpha = beta = 1
+    lo = int(np.floor(virtual))
+    frac = virtual - lo
+    smallest = smallest_pair_distances(points, min(lo + 2, n_pairs))
+    a = smallest[lo]
+    b = smallest[min(lo + 1, n_pairs - 1)]
+    diff = b - a
+    value = b - diff * (1 - frac) if frac >= 0.5 else a + diff * frac
+    return float(epsilon), float(value + MERGE_OFFSET)
+
+
+def smallest_pair_distances(points, k: int, tree: cKDTree | None = None) -> np.ndarray:
+    """The ``k`` smallest distances over all pairs i < j, sorted; kd-tree counts find the radius."""
+    tree = tree if tree is not None else cKDTree(points)
+    n = len(points)
+
+    def pairs_within(radii):  # pairs i < j with d <= r, for each r
+        return (np.atleast_1d(tree.count_neighbors(tree, radii)) - n) // 2
+
+    if pairs_within(0.0)[0] >= k:
+        return np.zeros(k)
+    # an upper bound: the k-th smallest among each point's nearest-neighbour pairs (real pairs)
+    m = min(n - 1, 2 * k // n + 2)
+    while True:
+        dist, idx = tree.query(points, k=m + 1)
+        i = np.repeat(np.arange(n), m)
+        j = idx[:, 1:].ravel()
+        d = dist[:, 1:].ravel()[i != j]  # (with duplicates, self need not come first)
+        i, j = i[i != j], j[i != j]
+        unique = np.unique(np.minimum(i, j) * n + np.maximum(i, j), return_index=True)[1]
+        if len(unique) >= k or m == n - 1:
+            break
+        m = min(n - 1, 2 * m)
+    hi = float(np.partition(d[unique], k - 1)[k - 1]) * (1 + 1e-9) if len(unique) >= k else np.inf
+    if pairs_within(hi)[0] < k:  # cannot happen for real pairs; guard against round-off
+        hi = float(np.linalg.norm(points.max(0) - points.min(0))) * (1 + 1e-9) + 1e-300
+    lo = 0.0
+    while pairs_within(hi)[0] > 4 * k + 10_000:  # too many ties or clumps below hi: bisect down
+        radii = np.geomspace(max(lo, hi * 1e-12), hi, 32)
+        counts = pairs_within(radii)
+        first = int(np.argmax(counts >= k))
+        hi, lo = float(radii[first]), float(radii[first - 1]) if first > 0 else lo
+        if hi - lo <= 1e-12 * hi:
+            break
+    pairs = tree.query_pairs(hi, output_type="ndarray")
+    d = np.sqrt(((points[pairs[:, 0]] - points[pairs[:, 1]]) ** 2).sum(axis=1))
+    return np.sort(np.partition(d, k - 1)[:k])
+
+
+# ---------------------------------------------------------------------------------------- the loop
+def _close_components(points, threshold):
+    """Labels of the connected components of the graph 'closer than threshold', or None if no edge."""
+    pairs = cKDTree(points).query_pairs(threshold, output_type="ndarray")
+    if len(pairs):
+        d = np.sqrt(((points[pairs[:, 0]] - points[pairs[:, 1]]) ** 2).sum(axis=1))
+        pairs = pairs[d < threshold]
+    if len(pairs) == 0:
+        return None
+    n = len(points)
+    graph = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def _merge(points, component):
+    """Replace each component by the unweighted mean of its members, kept at its first (smallest) index.
+
+    Returns the merged points and the index of the kept point for every input point.
+    """
+    n = len(points)
+    first = np.full(component.max() + 1, n)
+    np.minimum.at(first, component, np.arange(n))
+    counts = np.bincount(component)
+    sums = np.stack([np.bincount(component, weights=col) for col in points.T], axis=1)
+    keep = np.sort(first)
+    means = sums / counts[:, None]
+    merged = means[component[keep]]
+    return merged, first[component], keep
+
+
+def _diffuse(points, epsilon):
+    """One diffusion step X <- P X with P the row-normalised kernel exp(-(d/eps)^40), entries < 1e-4 zero."""
+    n = len(points)
+    radius = epsilon * (-math.log(THRESH)) ** (1 / DECAY)
+    pairs = cKDTree(points).query_pairs(radius * (1 + 1e-9), output_type="ndarray")
+    d = np.sqrt(((points[pairs[:, 0]] - points[pairs[:, 1]]) ** 2).sum(axis=1))
+    w = np.exp(-np.power(d / epsilon, DECAY))
+    kept = w >= THRESH
+    i, j, w = pairs[kept, 0], pairs[kept, 1], w[kept]
+    rows = np.concatenate([i, j, np.arange(n)])
+    cols = np.concatenate([j, i, np.arange(n)])
+    vals = np.concatenate([w, w, np.ones(n)])
+    kernel = sparse.csr_matrix((vals, (rows, cols)), shape=(n, n))
+    degree = np.asarray(kernel.sum(axis=1)).ravel()
+    return (kernel @ points) / degree[:, None]
+
+
+def condense_points(points, progress: bool = False) -> Condensation:
+    """Diffusion condensation of ``points`` (N, d) until one point is left.
+
+    Step 0 is every point alone, step 1 merges the points already closer than the threshold; every later
+    step multiplies eps by 1.025, diffuses once and merges (merges cascade until no pair is close).
+    """
+    x = check_points(points)
+    epsilon, threshold = condensation_parameters(x)
+    eps = epsilon
+    ids = np.arange(len(x))  # id of each current point = smallest original index among its members
+    merges = [(np.empty(0, np.int64), np.empty(0, np.int64))]
+    n_clusters, gradient = [len(x)], []
+    before = x  # the points at the previous step, merged alongside to measure the movement
+    diffused = False
+    bar = _progress(progress, len(x))
+    while True:
+        absorbed, into = [], []
+        while len(x) > 1 and (component := _close_components(x, threshold)) is not None:
+            x, target, keep = _merge(x, component)
+            before = _merge(before, component)[0]
+            moved = target != np.arange(len(target))
+            absorbed.append(ids[moved])
+            into.append(ids[target[moved]])
+            ids = ids[keep]
+        merges.append(
+            (np.concatenate(absorbed), np.concatenate(into)) if absorbed else (np.empty(0, np.int64),) * 2
+        )
+        gradient.append(float(np.abs(before - x).sum()) if diffused else 0.0)
+        n_clusters.append(len(x))
+        if bar is not None:
+            bar.update(n_clusters[-2] - n_clusters[-1])
+        if len(x) == 1:
+            break
+        eps *= SCALE
+        before = x
+        x = _diffuse(x, eps)
+        diffused = True
+    if bar is not None:
+        bar.close()
+    return Condensation(
+        merges=merges,
+        n_clusters=np.asarray(n_clusters),
+        gradient=np.asarray(gradient),
+        epsilon=epsilon,
+        merge_threshold=threshold,
+    )
+
+
+def _progress(progress, total):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total - 1, desc="condensation (merges)", leave=False)
+
+
+# ------------------------------------------------------------------------------------- entry points
+def condense(latents, knn: int = KNN, seed: int = 0, progress: bool = False) -> Condensation:
+    """Condense one image's pixel embeddings (N, D): L2-normalise, :func:`diffusion_potential`, condense.
+
+    Above 1e5 points, duplicate rows are dropped and the rest coarse-grained into about 20k seeded k-means
+    partitions whose means are condensed; labels still cover all N points, with stable ids.
+    """
+    x = check_points(latents, "latents")
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise ValueError(f"latents has {int(np.sum(norms == 0))} all-zero rows; they cannot be L2-normalised")
+    x = x / norms
+    if len(x) <= MAX_POINTS:
+        return condense_points(diffusion_potential(x, knn=knn, seed=seed), progress=progress)
+    groups = coarse_grain(x, N_PARTITIONS, seed=seed)
+    first = np.full(groups.max() + 1, len(x))
+    np.minimum.at(first, groups, np.arange(len(x)))
+    if np.array_equal(x[first[groups]], x):  # only duplicates were grouped: keep the rows exactly
+        means = x[first]
+    else:
+        counts = np.bincount(groups)
+        means = np.stack([np.bincount(groups, weights=col) for col in x.T], axis=1) / counts[:, None]
+    cond = condense_points(diffusion_potential(means, knn=knn, seed=seed), progress=progress)
+    cond.point_of, cond.point_ids = groups, first
+    return cond
+
+
+def coarse_grain(x, n_groups=N_PARTITIONS, seed=0, n_top=100) -> np.ndarray:
+    """(N,) group of each row: identical rows share a group; distinct rows go to about ``n_groups`` k-means
+    partitions (a seeded two-level k-means: ``n_top`` clusters, then each split in proportion to its size).
+    Groups are numbered in order of their first row, so a smaller group number means a smaller first index.
+    """
+    unique, inverse = np.unique(x, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    if len(unique) <= n_groups:
+        labels = np.arange(len(unique))
+    else:
+        top = MiniBatchKMeans(n_top, n_init=3, batch_size=4096, random_state=seed).fit_predict(unique)
+        labels = np.empty(len(unique), np.int64)
+        offset = 0
+        for c in range(n_top):
+            members = np.flatnonzero(top == c)
+            if len(members) == 0:
+                continue
+            k = max(1, min(len(members), round(n_groups * len(members) / len(unique))))
+            if k == 1:
+                sub = np.zeros(len(members), np.int64)
+            else:
+                from sklearn.cluster import KMeans
+
+                sub = KMeans(k, n_init=1, max_iter=20, random_state=seed).fit_predict(unique[members])
+            labels[members] = sub + offset
+            offset += k
+    groups = labels[inverse]
+    first = np.full(groups.max() + 1, len(groups))
+    np.minimum.at(first, groups, np.arange(len(groups)))
+    present = np.flatnonzero(first < len(groups))
+    rank = np.empty(groups.max() + 1, np.int64)
+    rank[present[np.argsort(first[present])]] = np.arange(len(present))
+    return rank[groups]
+
+
+def persistent_structures(cond: Condensation, shape, min_area: float = 0.01, min_persistence: int = 2):
+    """One multi-class (H, W) map of the clusters that persist across the salient levels.
+
+    A cluster id's persistence is the number of salient levels it appears in. Ids covering less than
+    ``min_area`` of the image (at their largest) or with persistence below ``min_persistence`` are dropped;
+    the rest are painted largest first, each at the level where it is largest. Unpainted pixels are -1.
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 2 or shape[0] * shape[1] != cond.n_points:
+        raise ValueError(f"shape {shape} does not match the {cond.n_points} condensed points")
+    out = np.full(cond.n_points, -1, dtype=np.int64)
+    if not cond.levels:
+        return out.reshape(shape)
+    maps = np.stack([cond.labels(level) for level in cond.levels])  # (L, N)
+    n_ids = int(maps.max()) + 1
+    areas = np.stack([np.bincount(m, minlength=n_ids) for m in maps])  # (L, n_ids)
+    persistence = (areas > 0).sum(axis=0)
+    best_level = areas.argmax(axis=0)  # finest level where the id is largest
+    best_area = areas.max(axis=0)
+    keep = (persistence >= min_persistence) & (best_area >= min_area * cond.n_points)
+    ids = np.flatnonzero(keep)
+    for i in ids[np.argsort(-best_area[ids], kind="stable")]:
+        out[maps[best_level[i]] == i] = i
+    return out.reshape(shape)

@@ -1,0 +1,110 @@
+"""Stage 2 for whole data sets: every image's embeddings -> coarse-to-fine segmentations, cached per image.
+
+One ``<id>.npz`` per image holds:
+
+- ``levels`` int32 (L, H, W): the label map of each salient level, fine to coarse (ids are the smallest
+  pixel index of each cluster, row-major, so they are stable across levels);
+- ``level_steps`` (L,): the condensation step of each level;
+- ``persistent`` int32 (H, W): "CUTS + diffusion (persistent)" (-1 where no persistent structure);
+- ``kmeans`` int32 (H, W): "CUTS + k-means" (spectral k-means, 10 clusters);
+- ``n_clusters`` (n_steps,) and ``gradient`` (n_steps - 1,) of the condensation.
+
+Files are written atomically, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from cutslib import cache
+from cutslib.clustering import spectral_kmeans
+from cutslib.condensation import KNN, condense, persistent_structures
+
+VERSION = 1  # bump when the outputs change, so old caches are not reused
+KEYS = ("levels", "level_steps", "persistent", "kmeans", "n_clusters", "gradient")
+
+
+def segment_image(latents, seed: int = 0) -> dict:
+    """Segment one image from its pixel embeddings (H, W, D); returns the arrays listed in the module doc."""
+    latents = np.asarray(latents)
+    if latents.ndim != 3:
+        raise ValueError(f"latents must be (H, W, D), got shape {latents.shape}")
+    h, w, d = latents.shape
+    flat = latents.reshape(h * w, d)
+    cond = condense(flat, knn=KNN, seed=seed)
+    levels = [cond.labels(step).reshape(h, w) for step in cond.levels]
+    return {
+        "levels": np.stack(levels).astype(np.int32) if levels else np.zeros((0, h, w), np.int32),
+        "level_steps": np.asarray(cond.levels, dtype=np.int64),
+        "persistent": persistent_structures(cond, (h, w)).astype(np.int32),
+        "kmeans": spectral_kmeans(flat, n_clusters=10, seed=seed).reshape(h, w).astype(np.int32),
+        "n_clusters": np.asarray(cond.n_clusters, dtype=np.int64),
+        "gradient": np.asarray(cond.gradient, dtype=np.float64),
+    }
+
+
+def file_name(image_id: str) -> str:
+    """The file of one image in a segmentation folder (ids may hold characters unsafe in file names)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", str(image_id)) + ".npz"
+
+
+def segment_latents(latents, ids, folder, seed: int = 0, progress: bool = True, desc="segment") -> Path:
+    """Segment every image of ``latents`` (N, H, W, D) into ``folder``, skipping images already done."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if len(latents) != len(ids):
+        raise ValueError(f"{len(latents)} latent images but {len(ids)} ids")
+    names = [file_name(i) for i in ids]
+    if len(set(names)) != len(names):
+        raise ValueError("image ids collide once made file-name safe; give the images distinct names")
+    todo = [i for i, name in enumerate(names) if not (folder / name).exists()]
+    for i in tqdm(todo, desc=desc, unit="image", disable=not progress):
+        cache.save_npz(folder / names[i], **segment_image(np.asarray(latents[i]), seed=seed))
+    return folder
+
+
+def segment_dataset(dataset, seed: int, config="quick", progress: bool = True, limit: int | None = None) -> Path:
+    """Segment every image of ``dataset`` (the first ``limit`` only, if given) with the encoder trained for
+    (dataset, seed, config), training and embedding first if needed. Returns the folder of ``<id>.npz``."""
+    from cutslib.embed import embed_dataset
+
+    embeddings = embed_dataset(dataset, seed, config, progress=progress)
+    settings = {"embeddings": str(embeddings.path.name), "knn": KNN, "seed": seed, "version": VERSION}
+    folder = cache.run_dir("segment", dataset.name, seed, settings)
+    n = len(embeddings) if limit is None else min(int(limit), len(embeddings))
+    return segment_latents(embeddings.latents[:n], embeddings.ids[:n], folder, seed=seed, progress=progress,
+                           desc=f"segment {dataset.name}")
+
+
+def segment_folder(images, checkpoint, out=None, seed: int = 0, progress: bool = True) -> Path:
+    """Segment a folder of the user's own images with a trained checkpoint; returns the output folder
+    (``out``, or a cached folder keyed by the images and the checkpoint)."""
+    from cutslib.data import load_folder
+    from cutslib.embed import embed_images
+
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
+    dataset = load_folder(images)
+    if out is None:
+        settings = {"images": str(Path(images).resolve()), "checkpoint": str(checkpoint.resolve()),
+                    "knn": KNN, "seed": seed, "version": VERSION}
+        out = cache.run_dir("segment", dataset.name, seed, settings)
+    latents, _ = embed_images(checkpoint, dataset.images, progress=progress)
+    return segment_latents(latents, dataset.ids, out, seed=seed, progress=progress)
+
+
+def load_segmentation(folder, image_id: str) -> dict:
+    """The arrays of one image's segmentation (see the module doc)."""
+    path = Path(folder) / file_name(image_id)
+    if not path.exists():
+        raise FileNotFoundError(f"no segmentation for image {image_id!r} in {folder} (expected {path.name})")
+    arrays = cache.load_npz(path)
+    missing = [k for k in KEYS if k not in arrays]
+    if missing:
+        raise OSError(f"{path} lacks {missing}; delete it and rerun `cuts segment`")
+    return arrays

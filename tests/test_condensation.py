@@ -1,0 +1,192 @@
+"""Diffusion condensation against its oracle, the reference ``multiscale_phate`` (test-only dependency).
+
+The embeddings are real: crops of retina images through the real ``cutslib.model`` encoder, with fixed
+seeded random weights (training Stage 1 takes far too long for a unit test). Runtime: about 1 minute on the
+2-core machine, most of it in the reference's dense condensation.
+"""
+
+import numpy as np
+import pytest
+import torch
+from multiscale_phate import condense as ref_condense
+from multiscale_phate import diffuse as ref_diffuse
+from multiscale_phate import embed as ref_embed
+from sklearn.decomposition import PCA
+
+from cutslib import condensation as C
+from cutslib.data import load
+from cutslib.model import CUTSNet
+
+
+@pytest.fixture(scope="module")
+def retina_embeddings():
+    """L2-normalised embeddings (N, 128) of a 48x48 and a 64x64 retina crop, random-weight encoder."""
+    images = load("retina", progress=False).images
+    torch.manual_seed(0)
+    net = CUTSNet(3).eval()
+    crops = {48: images[0, 40:88, 40:88], 64: images[5, 32:96, 32:96]}
+    out = {}
+    with torch.no_grad():
+        for size, crop in crops.items():
+            lat = net(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None])[0]
+            lat = lat.permute(1, 2, 0).reshape(-1, 128).double().numpy()
+            out[size] = lat / np.linalg.norm(lat, axis=1, keepdims=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def potentials(retina_embeddings):
+    """Our diffusion potential (seed 0) of each crop: the points both condensations run on."""
+    return {size: C.diffusion_potential(lat, seed=0) for size, lat in retina_embeddings.items()}
+
+
+def reference_condensation(points):
+    """The reference's condensation on given points: its labels per step, gradient and levels."""
+    eps, threshold = ref_condense.compute_condensation_param(points, granularity=0.1)
+    nxts, xs, _, merges, _ = ref_condense.condense(points, np.arange(len(points)), 1.025, eps, threshold, 1,
+                                                   random_state=0)
+    gradient = ref_embed.compute_gradient(xs, merges)
+    return nxts, gradient, ref_embed.get_levels(gradient), (eps, threshold)
+
+
+@pytest.mark.parametrize("size", [48, 64])
+def test_condense_points_matches_reference_at_every_step(potentials, size):
+    points = potentials[size]
+    ours = C.condense_points(points)
+    nxts, gradient, levels, params = reference_condensation(points)
+    assert (ours.epsilon, ours.merge_threshold) == pytest.approx(params, rel=1e-12)
+    assert ours.n_steps == len(nxts)
+    for step, ref_labels in enumerate(nxts):
+        assert np.array_equal(ours.labels(step), ref_labels), f"step {step} differs"
+        assert ours.n_clusters[step] == len(np.unique(ref_labels))
+    # gradient[0]: the reference aliases its first two point sets and measures merged-twice means; from
+    # step 1 on the gradients agree to round-off
+    np.testing.assert_allclose(ours.gradient[1:], gradient[1:], rtol=1e-9, atol=1e-9 * gradient.max())
+    # salient levels with gradients < 1e-12 * max as zero: the reference's own rule would sometimes see its
+    # round-off (e.g. 7e-15 where we have an exact 0) as a real, rising gradient
+    assert ours.levels == C.salient_levels(gradient)
+    assert len(ours.levels) >= 2
+
+
+def test_diffusion_potential_matches_reference(retina_embeddings, potentials):
+    x = retina_embeddings[48]  # 2304 points: the landmark (spectral clustering) path
+    ours = potentials[48]
+    data_pca = PCA(n_components=100).fit_transform(x)
+    ref, _, _ = ref_diffuse.compute_diffusion_potential(data_pca, len(x), 40, 1, 100, 2000, 1, random_state=0)
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, atol=1e-6 * np.abs(ref).max())
+
+
+def test_labels_are_smallest_member_index_and_nested(potentials):
+    cond = C.condense_points(potentials[48])
+    previous = cond.labels(0)
+    assert np.array_equal(previous, np.arange(len(previous)))
+    for step in range(1, cond.n_steps):
+        labels = cond.labels(step)
+        ids, first = np.unique(labels, return_index=True)
+        assert np.array_equal(ids, first)  # the id is the smallest index among the members
+        assert len(ids) == cond.n_clusters[step]
+        # nested: points together at one step stay together
+        assert np.all(labels[previous] == labels)
+        previous = labels
+    assert cond.n_clusters[-1] == 1
+    assert cond.levels == sorted(cond.levels) and 0 not in cond.levels
+
+
+def _from_labels(steps, gradient):
+    """A Condensation built from a hand-made list of nested label vectors."""
+    merges = [(np.empty(0, np.int64),) * 2]
+    for prev, nxt in zip(steps, steps[1:]):
+        absorbed = np.setdiff1d(np.unique(prev), np.unique(nxt))
+        merges.append((absorbed, nxt[absorbed]))
+    return C.Condensation(merges=merges, n_clusters=np.array([len(np.unique(s)) for s in steps]),
+                          gradient=np.asarray(gradient, float), epsilon=1.0, merge_threshold=0.1)
+
+
+def test_persistent_structures_on_a_hand_made_hierarchy():
+    h = w = 20
+    rows, cols = np.indices((h, w))
+    block = (rows >= 15) & (cols < 5)  # 25 px, id 300
+    left, right = cols < 10, cols >= 10
+    fine = np.where(left, 0, 10)
+    fine[block] = 300
+    fine[19, 19] = 399  # a lone pixel (1 px < 1% of 400)
+    middle = fine.copy()
+    middle[19, 19] = 10  # the pixel joins the right half
+    coarse = np.zeros((h, w), int)
+    identity = np.arange(h * w)
+    steps = [identity, fine.ravel(), fine.ravel(), middle.ravel(), middle.ravel()] + [coarse.ravel()] * 4
+    gradient = [0, 5, 6, 4, 7, 3, 8, 0]  # salient levels 1, 3, 5
+    cond = _from_labels(steps, gradient)
+    assert cond.levels == [1, 3, 5]
+    assert np.array_equal(cond.labels(3), middle.ravel())
+
+    # id 0 (persistence 3) is largest at level 5 and painted first; id 10 and the block (persistence 2)
+    # are painted over it; the lone pixel (persistence 1, 1 px) is dropped and covered by id 10
+    expected = np.where(left, 0, 10)
+    expected[block] = 300
+    assert np.array_equal(C.persistent_structures(cond, (h, w)), expected)
+
+    # a larger minimum area drops the block (25 px < 40 px): it keeps id 0, painted underneath
+    assert np.array_equal(C.persistent_structures(cond, (h, w), min_area=0.1), np.where(left, 0, 10))
+    # nothing persists over 4 levels
+    assert np.all(C.persistent_structures(cond, (h, w), min_persistence=4) == -1)
+    with pytest.raises(ValueError, match="does not match"):
+        C.persistent_structures(cond, (10, 10))
+
+
+def test_partitioned_path_on_duplicated_rows(retina_embeddings):
+    unique = retina_embeddings[48][:1500]
+    n = 100_500  # above the 1e5 limit: duplicates are dropped before anything else
+    order = np.random.default_rng(0).permutation(n)
+    latents = np.tile(unique, (n // len(unique) + 1, 1))[:n][order] * 3.0  # scaled: normalisation undoes it
+    cond = C.condense(latents, seed=0)
+    direct = C.condense(unique, seed=0)
+    assert cond.n_steps == direct.n_steps and cond.levels == direct.levels
+    row_of = np.arange(n)[order] % len(unique)  # which unique row each point copies
+    for level in cond.levels:
+        labels = cond.labels(level)
+        assert labels.shape == (n,)
+        ids, first = np.unique(labels, return_index=True)
+        assert np.array_equal(ids, first)  # stable ids: smallest original index of the members
+        # same partition as condensing the distinct rows directly
+        expected = direct.labels(level)[row_of]
+        _, a = np.unique(labels, return_inverse=True)
+        _, b = np.unique(expected, return_inverse=True)
+        assert len(np.unique(a * (b.max() + 1) + b)) == a.max() + 1 == b.max() + 1
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.array([[0.0, 1.0], [np.nan, 1.0], [2.0, 3.0], [1.0, 1.0]]), "NaN"),
+        (np.array([[0.0, 1.0], [np.inf, 1.0], [2.0, 3.0], [1.0, 1.0]]), "NaN or Inf"),
+        (np.zeros((2, 4)), "at least 3 rows"),
+        (np.zeros(10), "2-D"),
+        (np.zeros((4, 4, 4)), "2-D"),
+    ],
+)
+def test_bad_input_is_named(bad, message):
+    with pytest.raises(ValueError, match=message):
+        C.condense_points(bad)
+    with pytest.raises(ValueError, match=message):
+        C.condense(bad)
+
+
+def test_zero_latent_rows_are_rejected():
+    latents = np.random.default_rng(0).normal(size=(50, 8))
+    latents[7] = 0
+    with pytest.raises(ValueError, match="all-zero rows"):
+        C.condense(latents)
+
+
+def test_smallest_pair_distances_is_exact_with_ties():
+    rng = np.random.default_rng(0)
+    points = np.round(rng.normal(size=(400, 3)), 1)  # many ties and duplicates
+    from scipy.spatial.distance import pdist
+
+    d = np.sort(pdist(points))
+    for k in (1, 5, 200, 3000):
+        np.testing.assert_array_equal(C.smallest_pair_distances(points, k), d[:k])
+    eps, threshold = C.condensation_parameters(points)
+    assert threshold == pytest.approx(np.percentile(d, 0.001) + 0.001, rel=1e-15)

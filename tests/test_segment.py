@@ -1,0 +1,67 @@
+"""Stage 2 per image and per data set: outputs, caching/resume, loading, CLI errors (about 20 s)."""
+
+import numpy as np
+import pytest
+import torch
+
+from cutslib import segment
+from cutslib.cli import main
+from cutslib.data import load
+from cutslib.model import CUTSNet
+
+
+@pytest.fixture(scope="module")
+def latents():
+    """Latents (2, 32, 32, 128) of two 32x32 retina crops, encoder with seeded random weights."""
+    images = load("retina", progress=False).images[:2, 48:80, 48:80]
+    torch.manual_seed(1)
+    with torch.no_grad():
+        lat = CUTSNet(3).eval()(torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2))
+    return lat.permute(0, 2, 3, 1).numpy()
+
+
+def test_segment_image_outputs(latents):
+    out = segment.segment_image(latents[0], seed=0)
+    assert set(out) == set(segment.KEYS)
+    levels, steps = out["levels"], out["level_steps"]
+    assert levels.dtype == np.int32 and levels.shape == (len(steps), 32, 32) and len(steps) >= 2
+    assert np.all(np.diff(steps) > 0) and steps[0] > 0
+    for fine, coarse in zip(levels, levels[1:]):  # nested: a fine cluster lies inside one coarse cluster
+        pairs = np.unique(np.stack([fine.ravel(), coarse.ravel()]), axis=1)
+        assert len(np.unique(pairs[0])) == pairs.shape[1]
+        assert len(np.unique(coarse)) <= len(np.unique(fine))
+    assert np.array_equal(out["n_clusters"][steps], [len(np.unique(m)) for m in levels])
+    assert len(out["gradient"]) == len(out["n_clusters"]) - 1
+    painted = out["persistent"][out["persistent"] >= 0]
+    assert painted.size > 0 and set(np.unique(painted)) <= set(np.unique(levels))
+    assert out["kmeans"].shape == (32, 32) and len(np.unique(out["kmeans"])) == 10
+
+
+def test_segment_latents_caches_and_resumes(latents, tmp_path, monkeypatch):
+    folder = segment.segment_latents(latents, ["a/1", "b 2"], tmp_path / "seg", progress=False)
+    assert sorted(p.name for p in folder.glob("*.npz")) == ["a_1.npz", "b_2.npz"]
+    first = segment.load_segmentation(folder, "a/1")
+    np.testing.assert_array_equal(first["levels"], segment.segment_image(latents[0])["levels"])
+
+    (folder / "b_2.npz").unlink()  # as if interrupted: only the missing image is redone
+    calls = []
+    original = segment.segment_image
+    monkeypatch.setattr(segment, "segment_image", lambda lat, seed=0: calls.append(1) or original(lat, seed))
+    segment.segment_latents(latents, ["a/1", "b 2"], folder, progress=False)
+    assert len(calls) == 1 and (folder / "b_2.npz").exists()
+
+    with pytest.raises(FileNotFoundError, match="no segmentation for image 'zzz'"):
+        segment.load_segmentation(folder, "zzz")
+    with pytest.raises(ValueError, match="2 latent images but 1 ids"):
+        segment.segment_latents(latents, ["x"], folder)
+    with pytest.raises(ValueError, match=r"\(H, W, D\)"):
+        segment.segment_image(latents[0, 0])
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert main(["segment", "--images", str(tmp_path)]) == 2
+    assert "--checkpoint" in capsys.readouterr().err
+    assert main(["segment", "--images", str(tmp_path), "--checkpoint", str(tmp_path / "none.pt")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["segment", "--dataset", "retina", "--limit", "0"]) == 2
+    assert "--limit" in capsys.readouterr().err
