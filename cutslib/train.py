@@ -116,9 +116,14 @@ def to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.T
 
 
 def split_indices(n_images: int, seed: int, val_fraction: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded train/validation split: (train indices, validation indices), each sorted."""
-    if n_images < 2:
-        raise ValueError(f"need at least 2 images for a train/validation split, got {n_images}")
+    """Seeded train/validation split: (train indices, validation indices), each sorted.
+
+    A single image (e.g. the ``demo`` set) cannot be split: it is used for both training and validation.
+    """
+    if n_images < 1:
+        raise ValueError("no images to split")
+    if n_images == 1:
+        return np.array([0]), np.array([0])
     n_val = min(max(1, round(n_images * val_fraction)), n_images - 1)
     order = torch.randperm(n_images, generator=torch.Generator().manual_seed(seed)).numpy()
     return np.sort(order[n_val:]), np.sort(order[:n_val])

@@ -56,6 +56,7 @@ def test_split_and_epoch_sizes():
     assert (len(train_idx), len(val_idx)) == (39, 17)
     assert sorted(np.concatenate([train_idx, val_idx]).tolist()) == list(range(56))
     assert not np.array_equal(train_idx, split_indices(56, seed=2)[0])
+    assert [a.tolist() for a in split_indices(1, seed=1)] == [[0], [0]]  # the one-image demo set
     order = epoch_order(39, 80, torch.Generator().manual_seed(0))
     counts = np.bincount(order.numpy(), minlength=39)
     assert len(order) == 80 and counts.min() >= 2 and counts.max() <= 3
