@@ -67,36 +67,48 @@ def _truths(dataset, i: int) -> list[np.ndarray]:
     return [dataset.masks[i]]
 
 
-def predictions(dataset, method: str, seed: int, config="quick", progress: bool = True, sam_checkpoint=None):
+def _levels_or_persistent(seg: dict) -> np.ndarray:
+    """The salient levels; the persistent map alone if condensation found no salient level."""
+    levels = np.asarray(seg["levels"])
+    return levels if len(levels) else np.asarray(seg["persistent"])[None]
+
+
+def predictions(dataset, method: str, seed: int, config="quick", progress: bool = True, sam_checkpoint=None,
+                limit: int | None = None):
     """Yield ``(index, levels)`` for every image ``method`` is scored on; ``levels`` is an (L, H, W) stack.
 
-    L = 1 except for the CUTS salient levels (fine to coarse). The UNet yields its held-out test images only.
+    L = 1 except for the CUTS salient levels (fine to coarse). ``limit``: the first images only. CUTS is
+    transductive: Stage 1 trains on the whole data set, Stage 2 segments the first ``limit`` images. The UNet
+    trains on the whole data set's 7:1:2 split and yields its held-out test images (all of them: ``limit``
+    does not apply).
     """
     method = baselines.ALIASES.get(method, method)
+    n = len(dataset) if limit is None else min(int(limit), len(dataset))
     if method in baselines.UNSUPERVISED + baselines.SAM_METHODS:
-        folder = baselines.baseline_dataset(dataset, method, seed, progress, sam_checkpoint=sam_checkpoint)
-        for i, image_id in enumerate(dataset.ids):
+        scored = dataset if n == len(dataset) else dataset.subset(np.arange(n))
+        folder = baselines.baseline_dataset(scored, method, seed, progress, sam_checkpoint=sam_checkpoint)
+        for i, image_id in enumerate(scored.ids):
             yield i, baselines.load_baseline(folder, image_id)[None]
     elif method == "unet_supervised":
-        checkpoint = unet.train_unet(dataset, seed, config, progress)
-        test = unet.test_ids(checkpoint)
-        index = [dataset.ids.index(image_id) for image_id in test]
+        profile = config if str(config) in unet.PROFILES else "quick"
+        checkpoint = unet.train_unet(dataset, seed, profile, progress)
+        index = [dataset.ids.index(image_id) for image_id in unet.test_ids(checkpoint)]
         for i, labels in zip(index, unet.predict(checkpoint, dataset.images[index])):
             yield i, labels[None]
     elif method in CUTS_METHODS:
         from cutslib import segment
 
-        folder = segment.segment_dataset(dataset, seed, config=config, progress=progress)
-        for i, image_id in enumerate(dataset.ids):
+        folder = segment.segment_dataset(dataset, seed, config=config, progress=progress, limit=n)
+        for i, image_id in enumerate(dataset.ids[:n]):
             seg = segment.load_segmentation(folder, image_id)
             if method == "cuts_kmeans":
                 yield i, np.asarray(seg["kmeans"])[None]
             elif method == "cuts_diffusion_persistent":
                 yield i, np.asarray(seg["persistent"])[None]
             elif method == "cuts_diffusion_best_oracle":
-                yield i, np.asarray(seg["levels"])
+                yield i, _levels_or_persistent(seg)
             else:
-                levels = np.asarray(seg["levels"])
+                levels = _levels_or_persistent(seg)
                 yield i, levels[protocol.fixed_level(levels)][None]
     elif method in baselines.CITED_ONLY:
         raise ValueError(f"{method} does not run here: {baselines.CITED_ONLY[method]}")
@@ -133,18 +145,20 @@ def score_image(method: str, levels, truths, image, multiclass: bool) -> list[tu
 
 
 def evaluate_method(dataset, method: str, seed: int, config="quick", progress: bool = True,
-                    sam_checkpoint=None) -> pd.DataFrame:
-    """The tidy scores of one method and seed on a data set; cached as ``scores.csv`` in its own folder."""
+                    sam_checkpoint=None, limit: int | None = None) -> pd.DataFrame:
+    """The tidy scores of one method and seed on a data set (its first ``limit`` images); cached as
+    ``scores.csv`` in a folder of its own."""
     if dataset.masks is None:
         raise ValueError(f"{dataset.name}: evaluation needs ground-truth masks (pass a mask folder)")
     settings = {"method": method, "config": str(config), "ids": cache.settings_hash({"ids": dataset.ids}),
+                "limit": None if method == "unet_supervised" else limit,
                 "sam_checkpoint": str(sam_checkpoint) if method in baselines.SAM_METHODS else None}
     path = cache.run_dir("evaluate", dataset.name, seed, settings) / "scores.csv"
     if path.exists():
         return pd.read_csv(path, dtype={"image_id": str})
     multiclass = is_multiclass(dataset)
     rows = []
-    for i, levels in predictions(dataset, method, seed, config, progress, sam_checkpoint):
+    for i, levels in predictions(dataset, method, seed, config, progress, sam_checkpoint, limit):
         for proto, metric, value in score_image(method, levels, _truths(dataset, i), dataset.images[i],
                                                 multiclass):
             rows.append((dataset.name, seed, method, proto, dataset.ids[i], metric, value))
@@ -157,12 +171,11 @@ def evaluate_dataset(dataset, seeds=(1, 2, 3), config="quick", methods=DEFAULT_M
                      progress: bool = True, sam_checkpoint=None) -> pd.DataFrame:
     """Score ``methods`` on ``dataset`` (its first ``limit`` images) for every seed; a tidy DataFrame.
 
-    SAM methods without ``sam_checkpoint`` are skipped with a message (so are methods that cannot run on this
+    ``config`` is the Stage-1 profile of CUTS (a name or a config); the UNet uses its own profile of the same
+    name ("quick" for a custom config), and always scores its held-out test images. SAM methods without ``sam_checkpoint`` are skipped with a message (so are methods that cannot run on this
     data set, e.g. the UNet on multi-class masks). The combined table is written to
     ``results/<dataset>/evaluation-<hash>.csv``; its path is in ``table.attrs["path"]``.
     """
-    if limit is not None:
-        dataset = dataset.subset(np.arange(min(int(limit), len(dataset))))
     methods = [baselines.ALIASES.get(m, m) for m in methods]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -176,7 +189,7 @@ def evaluate_dataset(dataset, seeds=(1, 2, 3), config="quick", methods=DEFAULT_M
             print(f"skipping {method}: the supervised UNet is for binary masks only")
             continue
         for seed in seeds:
-            tables.append(evaluate_method(dataset, method, seed, config, progress, sam_checkpoint))
+            tables.append(evaluate_method(dataset, method, seed, config, progress, sam_checkpoint, limit))
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
     settings = {"methods": methods, "seeds": list(seeds), "config": str(config), "limit": limit,
                 "ids": cache.settings_hash({"ids": dataset.ids})}

@@ -87,7 +87,8 @@ def label_free(labels, image, min_fraction: float = 0.01, max_fraction: float = 
     The rule, in order:
 
     1. Candidates are the clusters covering between ``min_fraction`` and ``max_fraction`` of the image (the
-       foreground is a minority, and not a speck).
+       foreground is a minority, and not a speck). Negative ids mean "unassigned" (e.g. -1 outside the
+       persistent structures) and are never candidates.
     2. Keep those with the smallest share of their pixels on the image's outermost rows and columns: a lesion,
        a ventricle or a tumour lies inside the field of view, while background runs off its edge.
     3. Among them, take the largest between-class variance of the grey levels (channel mean) for the split
@@ -110,7 +111,7 @@ def label_free(labels, image, min_fraction: float = 0.01, max_fraction: float = 
     edge = np.zeros(labels.shape, bool)
     edge[[0, -1], :] = edge[:, [0, -1]] = True
     on_edge = np.bincount(dense[edge], minlength=len(ids)) / size
-    ok = np.flatnonzero((frac >= min_fraction) & (frac <= max_fraction))
+    ok = np.flatnonzero((frac >= min_fraction) & (frac <= max_fraction) & (ids >= 0))
     if not len(ok):
         return dense == np.argmin(size)
     best = ok[np.lexsort((size[ok], -between[ok], on_edge[ok]))[0]]

@@ -50,6 +50,8 @@ def test_label_free_prefers_the_enclosed_contrasting_cluster():
     np.testing.assert_array_equal(protocol.label_free(labels, np.repeat(image[..., None], 3, -1)), labels == 2)
     with pytest.raises(ValueError, match="does not match"):
         protocol.label_free(labels, image[:5])
+    # negative ids ("unassigned") are never the foreground
+    np.testing.assert_array_equal(protocol.label_free(np.where(labels == 2, -1, labels), image), labels == 1)
 
 
 def test_binarise_dispatches_and_rejects_unknown_protocols():
