@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from cutslib import baselines, cache, metrics, protocol, unet
 
@@ -172,8 +171,9 @@ def evaluate_dataset(dataset, seeds=(1, 2, 3), config="quick", methods=DEFAULT_M
     """Score ``methods`` on ``dataset`` (its first ``limit`` images) for every seed; a tidy DataFrame.
 
     ``config`` is the Stage-1 profile of CUTS (a name or a config); the UNet uses its own profile of the same
-    name ("quick" for a custom config), and always scores its held-out test images. SAM methods without ``sam_checkpoint`` are skipped with a message (so are methods that cannot run on this
-    data set, e.g. the UNet on multi-class masks). The combined table is written to
+    name ("quick" for a custom config), and always scores its held-out test images. SAM methods without
+    ``sam_checkpoint`` are skipped with a message (so are methods that cannot run on this data set, e.g. the
+    UNet on multi-class masks). The combined table is written to
     ``results/<dataset>/evaluation-<hash>.csv``; its path is in ``table.attrs["path"]``.
     """
     methods = [baselines.ALIASES.get(m, m) for m in methods]

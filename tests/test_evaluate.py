@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cutslib import data, evaluate, protocol, unet
+from cutslib import data, evaluate, unet
 from cutslib.cli import main
 
 
