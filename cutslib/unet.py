@@ -89,7 +89,8 @@ def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def train_unet(dataset, seed: int = 1, config: str | UNetConfig = "quick", progress: bool = True) -> Path:
     """Train the UNet on the train part of :func:`split` (keeping the best validation loss); cached.
 
-    Returns the checkpoint path, ``results/<dataset>/seed<k>/unet-<hash>/best.pt``. The folder's
+    Returns the checkpoint path, ``results/<dataset>/seed<k>/unet-<hash>/best.pt``, written once training
+    ends; ``running.pt`` holds the state after each epoch, so an interrupted run resumes. The folder's
     ``split.json`` names the train, validation and test ids. Needs binary (0/1) masks.
     """
     cfg = config if isinstance(config, UNetConfig) else PROFILES.get(str(config))
@@ -102,7 +103,7 @@ def train_unet(dataset, seed: int = 1, config: str | UNetConfig = "quick", progr
     train, val, test = split(len(dataset), seed)
     settings = {"config": asdict(cfg), "ids": cache.settings_hash({"ids": dataset.ids})}
     folder = cache.run_dir("unet", dataset.name, seed, settings)
-    best_path = folder / "best.pt"
+    best_path, running_path = folder / "best.pt", folder / "running.pt"
     if best_path.exists():
         return best_path
     cache.write_text(folder / "split.json", json.dumps(
@@ -114,8 +115,14 @@ def train_unet(dataset, seed: int = 1, config: str | UNetConfig = "quick", progr
         torch.manual_seed(seed)
         net = UNet(dataset.channels, cfg.base_channels, cfg.depth)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    best = np.inf
-    for _ in tqdm(range(cfg.epochs), desc=f"UNet {dataset.name} seed {seed}", disable=not progress):
+    state = {"epoch": 0, "best": np.inf, "best_state": None}
+    if running_path.exists():  # resume an interrupted run
+        state = torch.load(running_path, weights_only=False)
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        rng.set_state(state["rng"])
+    for epoch in tqdm(range(state["epoch"], cfg.epochs), desc=f"UNet {dataset.name} seed {seed}",
+                      initial=state["epoch"], total=cfg.epochs, disable=not progress):
         net.train()
         order = torch.from_numpy(train)[torch.randperm(len(train), generator=rng)]
         for start in range(0, len(order), cfg.batch_size):
@@ -126,10 +133,14 @@ def train_unet(dataset, seed: int = 1, config: str | UNetConfig = "quick", progr
         net.eval()
         with torch.no_grad():
             val_loss = float(_loss(net(x[val]), y[val]))
-        if val_loss < best:
-            best = val_loss
-            with cache.atomic_path(best_path) as tmp:
-                torch.save(net.state_dict(), tmp)
+        if val_loss < state["best"]:
+            state["best"], state["best_state"] = val_loss, {k: v.clone() for k, v in net.state_dict().items()}
+        state.update(epoch=epoch + 1, net=net.state_dict(), opt=opt.state_dict(), rng=rng.get_state())
+        with cache.atomic_path(running_path) as tmp:
+            torch.save(state, tmp)
+    with cache.atomic_path(best_path) as tmp:
+        torch.save(state["best_state"], tmp)
+    running_path.unlink(missing_ok=True)
     return best_path
 
 

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 from cutslib import baselines, data, unet
 from cutslib.dfc import DFCConfig
@@ -108,3 +109,30 @@ def test_unet_trains_and_records_its_held_out_test_ids(retina, tmp_path, monkeyp
     assert unet.train_unet(subset, seed=1, config=tiny, progress=False) == checkpoint   # cached
     with pytest.raises(ValueError, match="binary"):
         unet.train_unet(data.Dataset("multi", subset.images, subset.masks * 2, subset.ids), 1, tiny)
+
+
+
+def test_unet_resumes_an_interrupted_run(retina, tmp_path, monkeypatch):
+    subset = retina.subset(np.arange(6))
+    cfg = unet.UNetConfig(base_channels=4, depth=2, epochs=2, batch_size=4)
+    monkeypatch.setenv("CUTS_RESULTS_DIR", str(tmp_path / "straight"))
+    straight = torch.load(unet.train_unet(subset, seed=2, config=cfg, progress=False))
+
+    def interrupted_after_one_epoch(epochs, **kwargs):
+        for i, epoch in enumerate(epochs):
+            if i == 1:
+                raise KeyboardInterrupt
+            yield epoch
+
+    monkeypatch.setenv("CUTS_RESULTS_DIR", str(tmp_path / "resumed"))
+    monkeypatch.setattr(unet, "tqdm", interrupted_after_one_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        unet.train_unet(subset, seed=2, config=cfg, progress=False)
+    monkeypatch.undo()
+    monkeypatch.setenv("CUTS_RESULTS_DIR", str(tmp_path / "resumed"))
+    folder = next((tmp_path / "resumed").rglob("running.pt")).parent
+    assert not (folder / "best.pt").exists()
+    resumed = torch.load(unet.train_unet(subset, seed=2, config=cfg, progress=False))
+    assert not (folder / "running.pt").exists()
+    for name, tensor in straight.items():
+        torch.testing.assert_close(resumed[name], tensor)
