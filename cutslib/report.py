@@ -92,12 +92,15 @@ def save_figure(fig, name: str, stamp: Stamp, folder: str | os.PathLike | None =
 
 def _cell(value) -> str:
     if isinstance(value, (float, np.floating)):
-        return "" if np.isnan(value) else f"{value:.4g}"
+        if np.isnan(value):
+            return ""
+        return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
     return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
 
 
 def to_markdown(df: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table of ``df`` (floats to 4 significant digits, NaN as blank)."""
+    """A GitHub-flavoured Markdown table of ``df`` (floats to 4 significant digits or whole numbers from 1000 on,
+    NaN as blank)."""
     header = [str(c) for c in df.columns]
     rows = [[_cell(v).replace("|", "\\|") for v in row] for row in df.itertuples(index=False)]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]

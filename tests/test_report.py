@@ -54,14 +54,14 @@ def test_save_figure_writes_png_and_pdf_with_stamp_metadata(tmp_path, stamp):
 
 
 def test_save_table_csv_and_markdown_roundtrip(tmp_path, stamp):
-    df = pd.DataFrame({"method": ["cuts_kmeans", "slic"], "dice": [0.6734, float("nan")]})
+    df = pd.DataFrame({"method": ["cuts_kmeans", "slic"], "dice": [0.6734, float("nan")], "ergas": [4687.4, 12.0]})
     csv, md = report.save_table(df, "t", stamp, folder=tmp_path, title="Table 1")
     assert csv.read_text().splitlines()[0] == f"# {stamp.text}"
     back = report.read_table(csv)
     assert list(back["method"]) == ["cuts_kmeans", "slic"] and back["dice"][0] == pytest.approx(0.6734)
     text = md.read_text()
-    assert stamp.text in text and "| method | dice |" in text and "| cuts_kmeans | 0.6734 |" in text
-    assert "| slic |  |" in text
+    assert stamp.text in text and "| method | dice | ergas |" in text and "| cuts_kmeans | 0.6734 | 4687 |" in text
+    assert "| slic |  | 12 |" in text
     with pytest.raises(ValueError, match="empty"):
         report.save_table(df.iloc[:0], "t", stamp, folder=tmp_path)
 
