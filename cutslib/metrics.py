@@ -120,7 +120,8 @@ def hd95(pred, truth) -> float:
 def ssim(pred, truth) -> float:
     """Structural similarity of the two 0/1 maps as images (scikit-image, 7x7 window, data range 1).
 
-    Maps smaller than 7 pixels on a side use the largest odd window that fits (at least 3x3).
+    Maps smaller than 7 pixels on a side use the largest odd window that fits (at least 3x3). An empty map is
+    scored like any other (about 0 against a non-empty one; 1.0 when both are empty).
     """
     pred, truth = _check_pair(pred, truth)
     win = min(7, min(pred.shape) - (1 - min(pred.shape) % 2))
@@ -131,7 +132,10 @@ def ssim(pred, truth) -> float:
 
 
 def rmse(pred, truth) -> float:
-    """Root mean squared error between the two 0/1 maps: sqrt(fraction of disagreeing pixels)."""
+    """Root mean squared error between the two 0/1 maps: sqrt(fraction of disagreeing pixels).
+
+    An empty map gives sqrt(foreground fraction of the other); both empty give 0.0.
+    """
     pred, truth = _check_pair(pred, truth)
     return float(np.sqrt(skm.mean_squared_error(truth.astype(np.float64), pred.astype(np.float64))))
 
@@ -162,13 +166,19 @@ def ergas(pred, truth, ratio: float = 4, window: int = 8) -> float:
 
 
 def adjusted_rand_index(pred, truth) -> float:
-    """Adjusted Rand index of two label maps (scikit-learn); 1.0 for identical partitions, ~0 for random."""
+    """Adjusted Rand index of two label maps (scikit-learn); 1.0 for identical partitions, ~0 for random.
+
+    A single-label ("empty") map against a single-label map gives 1.0, against a richer map 0.0.
+    """
     pred, truth = _check_pair(pred, truth, check_label_map)
     return float(adjusted_rand_score(truth.ravel(), pred.ravel()))
 
 
 def variation_of_information(pred, truth) -> float:
-    """Variation of information H(T|P) + H(P|T) in bits (scikit-image); 0 if identical."""
+    """Variation of information H(T|P) + H(P|T) in bits (scikit-image); 0 if identical.
+
+    A single-label map against a truth with entropy H(T) gives H(T).
+    """
     pred, truth = _check_pair(pred, truth, check_label_map)
     return float(sum(skm.variation_of_information(truth, pred)))
 
