@@ -136,7 +136,7 @@ def test_persistent_structures_on_a_hand_made_hierarchy():
 
 
 def test_partitioned_path_on_duplicated_rows(retina_embeddings):
-    unique = retina_embeddings[48][:1500]
+    unique = retina_embeddings[48][:600]
     n = 100_500  # above the 1e5 limit: duplicates are dropped before anything else
     order = np.random.default_rng(0).permutation(n)
     latents = np.tile(unique, (n // len(unique) + 1, 1))[:n][order] * 3.0  # scaled: normalisation undoes it
