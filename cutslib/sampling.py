@@ -69,10 +69,13 @@ def extract_patches(images: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
 def gather_pixels(features: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
     """The feature vectors of ``features`` (B, D, H, W) at ``coords`` (B, K, 2): (B, K, D).
 
-    Works for any memory layout (including channels_last) without copying the feature map.
+    Indexes without copying the feature map. For channels_last features it indexes the (B, H, W, D) view,
+    so that the gradient flowing back is channels_last too (a mixed layout makes the backward pass slower).
     """
     coords = coords.to(features.device)
     batch = torch.arange(features.shape[0], device=features.device)[:, None]
+    if features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
+        return features.permute(0, 2, 3, 1)[batch, coords[..., 0], coords[..., 1]]
     return features[batch, :, coords[..., 0], coords[..., 1]]
 
 

@@ -139,8 +139,8 @@ def step_losses(model: CUTSNet, images: torch.Tensor, generator: torch.Generator
     """(total, contrastive, reconstruction) losses of one batch of images (B, C, H, W)."""
     pairs = sample_pairs(images, generator, cfg.n_anchors, cfg.n_candidates, cfg.ssim_threshold)
     latents = model(images)
-    z_anchor = gather_pixels(latents, pairs.anchors)
-    z_positive = gather_pixels(latents, pairs.positives)
+    # one gather for both sets, so the backward pass scatters into one dense gradient instead of two
+    z_anchor, z_positive = gather_pixels(latents, torch.cat([pairs.anchors, pairs.positives], 1)).chunk(2, dim=1)
     con = nt_xent(z_anchor, z_positive, cfg.temperature)
     rec = patch_mse(model.head(z_anchor), extract_patches(images, pairs.anchors))
     return total_loss(con, rec, cfg.lam), con, rec
