@@ -71,7 +71,8 @@ class TrainConfig:
             raise ValueError(f"lam must be in [0, 1], got {self.lam}")
 
 
-# quick: 5 epochs (1 warm-up epoch, then cosine to 0), about 3 minutes for retina on a 2-core CPU.
+# quick: 5 epochs (1 warm-up epoch, then cosine to 0). Retina on the shared 2-core CPU: ~6.5 min wall while
+# other jobs ran (~30 s of CPU time per epoch, so roughly 2-3 min on an idle 2-core machine).
 PROFILES = {"paper": TrainConfig(), "quick": TrainConfig(epochs=5, warmup_epochs=1)}
 
 
