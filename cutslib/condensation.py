@@ -146,7 +146,9 @@ def diffusion_potential(latents, knn: int = KNN, seed: int = 0) -> np.ndarray:
     """
     x = check_points(latents, "latents")
     n, d = x.shape
-    pcs = PCA(n_components=min(n, d, N_PCA)).fit_transform(x)
+    # the reference leaves this PCA unseeded; its solver is exact (seed unused) whenever N >= 10 D, as for
+    # images, and seeding makes the randomized solver of smaller inputs reproducible
+    pcs = PCA(n_components=min(n, d, N_PCA), random_state=seed).fit_transform(x)
     potential = phate_potential(pcs, knn=knn, n_landmark=N_LANDMARK if n > N_LANDMARK else None, seed=seed)
     pca = PCA(n_components=min(POTENTIAL_PCS, *potential.shape), random_state=seed)
     reduced = pca.fit_transform(potential)
