@@ -209,7 +209,7 @@ def write_readme(profile: str, timings: dict[str, float]) -> Path:
              "Every file carries a stamp with the profile, the settings hash and the git commit "
              "(drawn in a corner of each figure, in its PNG/PDF metadata, and on the first line of each table).",
              "", "| File | Stamp |", "|---|---|"]
-    lines += [f"| `{p.name}` | {_stamp_of(p)} |" for p in files if p.suffix != ".pdf"]
+    lines += [f"| `{p.name}` | {_stamp_of(p).replace('|', '·')} |" for p in files if p.suffix != ".pdf"]
     lines += ["", "PDF versions sit beside every PNG.", "", "## Notebook run times (last run)", "",
               "| Notebook | Seconds |", "|---|---|"]
     lines += [f"| {name} | {t:.0f} |" for name, t in timings.items()]
