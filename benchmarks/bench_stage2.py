@@ -146,6 +146,14 @@ def agreement(work: Path, ours: str, ref: str) -> tuple[bool, list, list, list]:
     return same, a["levels"].tolist(), b["levels"].tolist(), aris
 
 
+def compare(work: Path, ours: dict, ours_part: str, ref: dict, ref_part: str, note: str = "") -> None:
+    """Print the speed-up of ours over the reference and how well their labels agree."""
+    same, lo, lr, aris = agreement(work, ours_part, ref_part)
+    print(f"  speed-up {ref['seconds'] / ours['seconds']:.1f}x wall, {ref['cpu_seconds'] / ours['cpu_seconds']:.1f}x "
+          f"CPU; identical labels at every step: {same}")
+    print(f"  salient levels ours {lo}\n  salient levels ref  {lr}{note}\n  ARI at our levels {aris}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help="a trained stage-1 checkpoint (default: random-weight encoder)")
@@ -165,21 +173,14 @@ def main():
         print("(a) end to end, 128x128 retina image (16,384 points)")
         ours = run_child("ours_e2e", work)
         if not args.skip_reference:
-            ref = run_child("ref_e2e", work)
-            same, lo, lr, aris = agreement(work, "ours_e2e", "ref_e2e")
-            print(f"  speed-up {ref['seconds'] / ours['seconds']:.1f}x wall, {ref['cpu_seconds'] / ours['cpu_seconds']:.1f}x "
-                  f"CPU; identical labels at every step: {same}")
-            print(f"  salient levels ours {lo}\n  salient levels ref  {lr}\n  ARI at our levels {aris}")
+            compare(work, ours, "ours_e2e", run_child("ref_e2e", work), "ref_e2e")
         print("(b) condensation only, on the same points (our diffusion potential, timed alone first)")
         run_child("ours_potential", work)
         ours = run_child("ours_cond", work)
         if not args.skip_reference:
             ref = run_child("ref_cond", work)
-            same, lo, lr, aris = agreement(work, "ours_cond", "ref_cond")
-            print(f"  speed-up {ref['seconds'] / ours['seconds']:.1f}x wall, {ref['cpu_seconds'] / ours['cpu_seconds']:.1f}x "
-                  f"CPU; identical labels at every step: {same}")
-            print(f"  salient levels ours {lo}\n  salient levels ref  {lr} (gradients < 1e-12 max as zero; "
-                  f"raw rule: {ref['raw_levels']})\n  ARI at our levels {aris}")
+            compare(work, ours, "ours_cond", ref, "ref_cond",
+                    f" (gradients < 1e-12 max as zero; raw rule: {ref['raw_levels']})")
         if not args.skip_512:
             print("512x512 image (262,144 points; upscaled retina image) through condense")
             big = run_child("ours_512", work)
