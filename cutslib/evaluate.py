@@ -252,6 +252,42 @@ def summarize(scores: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.Dat
     return summary
 
 
+def table1(summary: pd.DataFrame, metrics=PAPER_METRICS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 1 in wide form, one row per data set, method and protocol, in the paper's method order.
+
+    Returns ``(numeric, pretty)``. ``numeric`` has ``<metric>_mean, _std, _paper, _diff`` columns plus
+    ``n_seeds, n_images, note``; ``pretty`` has "mean ± std" text cells with the paper's value and our
+    difference in the adjacent columns.
+    """
+    keys = ["dataset", "method", "protocol"]
+    summary = summary[summary.metric.isin(metrics)]
+    wide = summary.pivot_table(index=keys, columns="metric", values=["mean", "std", "paper", "diff"], sort=False)
+    numeric = pd.DataFrame(index=wide.index)
+    for m in metrics:
+        for part in ("mean", "std", "paper", "diff"):
+            numeric[f"{m}_{part}"] = wide[(part, m)] if (part, m) in wide.columns else np.nan
+    info = summary.groupby(keys, sort=False).agg(n_seeds=("n_seeds", "max"), n_images=("n_images", "max"),
+                                                 note=("note", "first"))
+    numeric = numeric.join(info).reset_index()
+    order = {m: i for i, m in enumerate(METHODS + tuple(baselines.CITED_ONLY))}
+    numeric = numeric.sort_values(keys, key=lambda c: c.map(order) if c.name == "method" else c)
+    numeric = numeric.reset_index(drop=True)
+
+    def cell(mean, std, n_seeds):
+        if pd.isna(mean):
+            return ""
+        text = f"{mean:.0f}" if abs(mean) >= 1000 else f"{mean:.3g}"
+        return text + (f" ± {std:.2g}" if n_seeds > 1 else "")
+
+    pretty = numeric[keys].copy()
+    for m in metrics:
+        pretty[m] = [cell(a, b, n) for a, b, n in zip(numeric[f"{m}_mean"], numeric[f"{m}_std"], numeric.n_seeds)]
+        pretty[f"{m} paper"] = numeric[f"{m}_paper"]
+        pretty[f"{m} Δ"] = numeric[f"{m}_diff"]
+    pretty["seeds"], pretty["images"], pretty["note"] = numeric.n_seeds, numeric.n_images, numeric.note
+    return numeric, pretty
+
+
 def _fmt(value: float) -> str:
     """Like the paper: no decimals from 100 up, 2 from 10 up, 3 below."""
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.2f}" if abs(value) >= 10 else f"{value:.3f}"

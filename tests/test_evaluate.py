@@ -47,6 +47,12 @@ def test_summary_carries_the_papers_values(retina, results):
     assert len(stego) == 5 and stego["note"].str.contains("cited from the paper").all()
     text = evaluate.format_summary(summary)
     assert "random" in text and "(0.707)" in text and "stego" in text
+    numeric, pretty = evaluate.table1(summary)
+    hint = pretty.query("method == 'random' and protocol == 'label_hint'").iloc[0]
+    assert hint["rmse paper"] == 0.707 and hint["rmse Δ"] == pytest.approx(row["diff"])
+    assert hint["rmse"] == f"{row['mean']:.3g} ± {row['std']:.2g}"   # two seeds: mean ± std
+    assert list(pretty.columns[3:6]) == ["dice", "dice paper", "dice Δ"]   # the paper's value sits beside ours
+    assert pretty.query("method == 'stego'")["dice"].eq("").all() and len(numeric) == len(pretty)
 
 
 def test_unet_is_scored_only_on_held_out_images(retina, results):
