@@ -2,7 +2,7 @@
 
 METHOD.md: ``phate.PHATE(n_components=3, knn=100, n_landmark=500, t=2)`` fitted on the raw (not normalised)
 latents, then k-means with 10 clusters on PHATE's diffusion potential. The potential is computed by the same
-code as :mod:`cutslib.condensation` (PHATE's algorithm and seeds, with a fast exact kNN search).
+code as the condensation, :mod:`cutslib.potential` (PHATE's algorithm and seeds).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
-from cutslib.condensation import check_points, phate_potential
+from cutslib.potential import check_points, phate_potential
 
 KNN = 100
 N_LANDMARK = 500

@@ -19,26 +19,15 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import linalg, sparse
-from scipy.linalg import blas
+from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from sklearn.cluster import MiniBatchKMeans
-from sklearn.decomposition import PCA
-from sklearn.preprocessing import normalize
-from sklearn.utils.extmath import randomized_svd
 
-N_PCA = 100  # first PCA
-KNN = 100  # PHATE neighbours (the CUTS setting)
-N_LANDMARK = 2000
-N_SVD = 100  # spectral dimensions for landmark clustering
-T_MAX = 100  # t is searched in [0, T_MAX)
-POTENTIAL_PCS = 25  # at most this many components of the potential ...
-MIN_VARIANCE = 0.01  # ... each above this explained-variance ratio
+from cutslib.potential import DECAY, KNN, THRESH, check_points, diffusion_potential
+
 SCALE = 1.025  # eps grows by this factor before each diffusion step
 GRANULARITY = 0.1  # eps0 = 0.1 * GRANULARITY * std(X) * N^(1/5)
-DECAY = 40  # kernel exp(-(d / eps)^DECAY)
-THRESH = 1e-4  # kernel entries below this are zero
 MERGE_PERCENTILE = 0.001  # merge threshold: this percentile of pairwise distances ...
 MERGE_OFFSET = 0.001  # ... plus this
 MAX_POINTS = 100_000  # above this many points, condense k-means partitions instead
@@ -116,115 +105,6 @@ def salient_levels(gradient) -> list[int]:
 
 
 # ---------------------------------------------------------------------------------------- validation
-def check_points(points, name="points", min_points=3) -> np.ndarray:
-    """Return ``points`` as a float64 (N, D) array, or raise a ValueError naming the problem."""
-    points = np.asarray(points)
-    if points.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (N, D), got shape {points.shape}")
-    if points.shape[0] < min_points:
-        raise ValueError(f"{name} must have at least {min_points} rows, got {points.shape[0]}")
-    if points.shape[1] < 1:
-        raise ValueError(f"{name} must have at least one column")
-    if not np.issubdtype(points.dtype, np.number):
-        raise ValueError(f"{name} must be numeric, got dtype {points.dtype}")
-    points = points.astype(np.float64, copy=False)
-    bad = ~np.isfinite(points).all(axis=1)
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        raise ValueError(f"{name} has {len(rows)} rows with NaN or Inf (first: row {rows[0]})")
-    return points
-
-
-# -------------------------------------------------------------------------------------- potential
-def diffusion_potential(latents, knn: int = KNN, seed: int = 0) -> np.ndarray:
-    """The (N, d) points that condensation runs on, as Multiscale PHATE computes them.
-
-    PCA to min(N, D, 100) components; the PHATE potential (knn, decay 40, 2000 landmarks, gamma 1, t at
-    the Von Neumann entropy knee); PCA to <= 25 components keeping those above 1% of explained variance.
-    Same algorithm and seeds as ``phate``/``graphtools``; the exact kNN is a blocked BLAS search instead
-    of sklearn's, and the landmark sums are one sparse product instead of a loop.
-    """
-    x = check_points(latents, "latents")
-    n, d = x.shape
-    # the reference leaves this PCA unseeded; its solver is exact (seed unused) whenever N >= 10 D, as for
-    # images, and seeding makes the randomized solver of smaller inputs reproducible
-    pcs = PCA(n_components=min(n, d, N_PCA), random_state=seed).fit_transform(x)
-    potential = phate_potential(pcs, knn=knn, n_landmark=N_LANDMARK if n > N_LANDMARK else None, seed=seed)
-    pca = PCA(n_components=min(POTENTIAL_PCS, *potential.shape), random_state=seed)
-    reduced = pca.fit_transform(potential)
-    ratio = pca.explained_variance_ / np.sum(pca.explained_variance_)
-    return reduced[:, ratio > MIN_VARIANCE]
-
-
-def phate_potential(data, knn=KNN, decay=DECAY, n_landmark=None, t="auto", seed=0) -> np.ndarray:
-    """PHATE's diffusion potential -log(P^t + 1e-7) (gamma 1), interpolated to every point if landmarks."""
-    kernel = alpha_decay_kernel(data, knn=knn, decay=decay)
-    diff_op = normalize(kernel, "l1", axis=1)
-    transitions = None
-    if n_landmark is not None and n_landmark < len(data):
-        degree = np.asarray(kernel.sum(axis=1)).ravel()
-        scale = sparse.diags(1 / np.sqrt(degree))
-        _, _, vt = randomized_svd(scale @ kernel @ scale, n_components=N_SVD, random_state=seed)
-        kmeans = MiniBatchKMeans(
-            n_landmark, init_size=3 * n_landmark, n_init=1, batch_size=10000, random_state=seed
-        )
-        clusters = kmeans.fit_predict(diff_op @ vt.T)
-        _, landmark = np.unique(clusters, return_inverse=True)
-        member = sparse.csr_matrix((np.ones(len(data)), (landmark, np.arange(len(data)))))
-        to_data = member @ kernel  # (L, N) kernel summed over each landmark's members
-        transitions = normalize(to_data.T.tocsr(), "l1", axis=1)
-        diff_op = (normalize(to_data, "l1", axis=1) @ transitions).toarray()
-    else:
-        diff_op = diff_op.toarray()
-    if t == "auto":
-        t = optimal_t(diff_op)
-    potential = -np.log(np.linalg.matrix_power(diff_op, t) + 1e-7)
-    return potential if transitions is None else transitions @ potential
-
-
-def optimal_t(diff_op, t_max=T_MAX) -> int:
-    """PHATE's t: the knee of the Von Neumann entropy of diff_op^t for t in [0, t_max)."""
-    from phate.vne import find_knee_point
-
-    eigenvalues = linalg.svdvals(diff_op)
-    entropy, power = [], eigenvalues.copy()
-    for _ in range(t_max):
-        prob = power / np.sum(power) + np.finfo(float).eps
-        entropy.append(-np.sum(prob * np.log(prob)))
-        power = power * eigenvalues
-    return int(find_knee_point(np.array(entropy), np.arange(t_max)))
-
-
-def alpha_decay_kernel(data, knn=KNN, decay=DECAY, thresh=THRESH, block=1024) -> sparse.csr_matrix:
-    """graphtools' kNN kernel: exp(-(d_ij / bw_i)^decay) with bw_i the distance to the knn-th neighbour,
-    entries < thresh zero, symmetrised as (K + K^T) / 2. Exact blocked search, never N x N at once."""
-    data = np.asarray(data, dtype=np.float64)
-    n = len(data)
-    knn = min(knn, n - 2)
-    sq = np.array([blas.ddot(row, row) for row in data])  # as sklearn computes norms (BLAS dot)
-    factor = (-math.log(thresh)) ** (1 / decay)
-    rows, cols, vals = [], [], []
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        # squared distances in sklearn's order of operations (|x|^2 + (-2 x.y)) + |y|^2, self included,
-        # so that the kernel is bit-identical to graphtools' (landmark k-means amplifies any round-off)
-        d2 = sq[start:stop, None] + (-2 * (data[start:stop] @ data.T))
-        d2 += sq[None, :]
-        np.maximum(d2, 0, out=d2)
-        bandwidth = np.sqrt(np.partition(d2, knn, axis=1)[:, knn])
-        bandwidth = np.maximum(bandwidth, np.finfo(float).eps)
-        r, c = np.nonzero(d2 <= ((bandwidth * factor) ** 2 * (1 + 1e-9))[:, None])
-        w = np.exp(-np.power(np.sqrt(d2[r, c]) / bandwidth[r], decay))
-        kept = w >= thresh
-        rows.append(r[kept] + start)
-        cols.append(c[kept])
-        vals.append(w[kept])
-    kernel = sparse.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
-    )
-    return ((kernel + kernel.T) / 2).tocsr()
-
-
 # --------------------------------------------------------------------------------------- parameters
 def condensation_parameters(points) -> tuple[float, float]:
     """(eps0, merge threshold): 0.1 * 0.1 * std * N^(1/5), and the exact 0.001th percentile of all pairwise

@@ -7,31 +7,12 @@ seeded random weights (training Stage 1 takes far too long for a unit test). Run
 
 import numpy as np
 import pytest
-import torch
 from multiscale_phate import condense as ref_condense
 from multiscale_phate import diffuse as ref_diffuse
 from multiscale_phate import embed as ref_embed
 from sklearn.decomposition import PCA
 
 from cutslib import condensation as C
-from cutslib.data import load
-from cutslib.model import CUTSNet
-
-
-@pytest.fixture(scope="module")
-def retina_embeddings():
-    """L2-normalised embeddings (N, 128) of a 48x48 and a 64x64 retina crop, random-weight encoder."""
-    images = load("retina", progress=False).images
-    torch.manual_seed(0)
-    net = CUTSNet(3).eval()
-    crops = {48: images[0, 40:88, 40:88], 64: images[5, 32:96, 32:96]}
-    out = {}
-    with torch.no_grad():
-        for size, crop in crops.items():
-            lat = net(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None])[0]
-            lat = lat.permute(1, 2, 0).reshape(-1, 128).double().numpy()
-            out[size] = lat / np.linalg.norm(lat, axis=1, keepdims=True)
-    return out
 
 
 @pytest.fixture(scope="module")
