@@ -121,7 +121,9 @@ def alpha_decay_kernel(data, knn=KNN, decay=DECAY, thresh=THRESH) -> sparse.csr_
         stop = min(start + block, n)
         # squared distances in sklearn's order of operations (|x|^2 + (-2 x.y)) + |y|^2, self included,
         # so that the kernel is bit-identical to graphtools' (landmark k-means amplifies any round-off)
-        d2 = sq[start:stop, None] + (-2 * (data[start:stop] @ data.T))
+        d2 = data[start:stop] @ data.T
+        d2 *= -2  # in place: no new 128 MB arrays
+        d2 += sq[start:stop, None]
         d2 += sq[None, :]
         np.maximum(d2, 0, out=d2)
         bandwidth = np.sqrt(np.partition(d2, knn, axis=1)[:, knn])
