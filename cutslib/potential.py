@@ -24,7 +24,6 @@ from scipy.linalg import blas
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import normalize
-from sklearn.utils.extmath import randomized_svd as sklearn_randomized_svd
 from sklearn.utils.extmath import svd_flip
 from threadpoolctl import threadpool_limits
 
@@ -91,7 +90,7 @@ def landmark_potential(data, knn=KNN, decay=DECAY, n_landmark=None, t="auto", se
         kmeans = MiniBatchKMeans(
             n_landmark, init_size=3 * n_landmark, n_init=1, batch_size=10000, random_state=seed
         )
-        clusters = kmeans.fit_predict(diff_op @ spectral_embedding(kernel, seed).T)
+        clusters = kmeans.fit_predict(RowBlocks(diff_op) @ spectral_embedding(kernel, seed).T)
         _, landmark = np.unique(clusters, return_inverse=True)
         member = sparse.csr_matrix((np.ones(len(data)), (landmark, np.arange(len(data)))))
         to_data = member @ kernel  # (L, N) kernel summed over each landmark's members
@@ -114,7 +113,7 @@ def alpha_decay_kernel(data, knn=KNN, decay=DECAY, thresh=THRESH) -> sparse.csr_
     knn = min(knn, n - 2)
     sq = np.array([blas.ddot(row, row) for row in data])  # as sklearn computes norms (BLAS dot)
     factor = (-math.log(thresh)) ** (1 / decay)
-    n_threads = min(8, len(os.sched_getaffinity(0)))
+    n_threads = cpu_threads()
     block = max(1, BLOCK_ENTRIES // (n * n_threads))
 
     def rows_from(start):
@@ -142,11 +141,17 @@ def alpha_decay_kernel(data, knn=KNN, decay=DECAY, thresh=THRESH) -> sparse.csr_
 
 def spectral_embedding(kernel, seed=0, n_components=N_SVD) -> np.ndarray:
     """graphtools' landmark embedding: the top right singular vectors (n_components, N) of the symmetric
-    normalised kernel D^-1/2 K D^-1/2, by sklearn's seeded randomized SVD (its exact calls: the landmark
-    k-means that follows turns any round-off into different landmarks)."""
+    normalised kernel D^-1/2 K D^-1/2, by sklearn's seeded randomized SVD with its sign convention.
+    Bit-identical to sklearn's (the landmark k-means that follows turns round-off into other landmarks);
+    only the sparse products are spread over threads, by rows."""
     degree = np.asarray(kernel.sum(axis=1)).ravel()
     scale = sparse.diags(1 / np.sqrt(degree))
-    return sklearn_randomized_svd(scale @ kernel @ scale, n_components=n_components, random_state=seed)[2]
+    affinity = (scale @ kernel @ scale).tocsr()
+    transpose = affinity.T.tocsr()  # its rows sum in the order scipy uses for affinity.T @ Q
+    transpose.sort_indices()
+    u, _, vt = randomized_svd(RowBlocks(affinity).__matmul__, RowBlocks(transpose).__matmul__,
+                              affinity.shape, n_components, seed)
+    return svd_flip(u, vt)[1][:n_components]
 
 
 def top_components(transitions, potential, seed=0) -> np.ndarray:
@@ -207,3 +212,26 @@ def optimal_t(diff_op, t_max=T_MAX) -> int:
         entropy.append(-np.sum(prob * np.log(prob)))
         power = power * eigenvalues
     return int(find_knee_point(np.array(entropy), np.arange(t_max)))
+
+
+def cpu_threads() -> int:
+    """Threads for the parallel parts: the cores this process may use, at most 8."""
+    return min(8, len(os.sched_getaffinity(0)))
+
+
+class RowBlocks:
+    """A CSR matrix whose products with dense arrays run in parallel threads, one block of rows each (scipy
+    releases the GIL). Each row is summed exactly as scipy sums it: ``RowBlocks(A) @ Q`` equals ``A @ Q``
+    bit for bit."""
+
+    def __init__(self, matrix):
+        matrix = sparse.csr_matrix(matrix)
+        cuts = np.searchsorted(matrix.indptr, np.linspace(0, matrix.nnz, cpu_threads() + 1)[1:-1])
+        edges = np.unique(np.concatenate([[0], cuts, [matrix.shape[0]]]))
+        self.blocks = [matrix[a:b] for a, b in zip(edges[:-1], edges[1:])]
+
+    def __matmul__(self, dense):
+        if len(self.blocks) == 1:
+            return self.blocks[0] @ dense
+        with ThreadPoolExecutor(len(self.blocks)) as pool:
+            return np.vstack(list(pool.map(lambda block: block @ dense, self.blocks)))
