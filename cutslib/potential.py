@@ -5,7 +5,8 @@ k-means is bit-identical to them, because that k-means turns any round-off into 
 After it, the arithmetic is rearranged where that is much faster, and agrees to round-off:
 
 - the kNN kernel: an exact blocked search whose blocks run in parallel threads (bit-identical);
-- the spectral embedding and the landmark k-means: sklearn's own calls;
+- the spectral embedding: sklearn's randomized SVD call for call, its sparse products in threads by rows
+  (bit-identical); the landmark k-means: sklearn's own call;
 - t: singular values as square roots of the eigenvalues of A A^T (t is unchanged);
 - the final PCA: sklearn's randomized PCA on the potential in factored form (transitions @ landmark
   potential), so the (N, 2000) matrix is never formed.
