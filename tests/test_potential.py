@@ -12,6 +12,7 @@ from phate.vne import compute_von_neumann_entropy, find_knee_point
 from scipy import sparse
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import normalize
+from sklearn.utils.extmath import randomized_svd
 
 from cutslib import potential as P
 
@@ -27,6 +28,16 @@ def test_kernel_is_bit_identical_to_graphtools(pcs):
     ref = graphtools.Graph(pcs, n_pca=None, knn=100, decay=40, thresh=1e-4, random_state=0, verbose=0).kernel
     assert ours.shape == ref.shape and ours.nnz == ref.nnz
     assert (ours != ref).nnz == 0
+
+
+def test_spectral_embedding_is_bit_identical_to_sklearn(pcs):
+    """graphtools' landmark embedding: sklearn's randomized SVD of D^-1/2 K D^-1/2 (threaded products here)."""
+    kernel = P.alpha_decay_kernel(pcs)
+    scale = sparse.diags(1 / np.sqrt(np.asarray(kernel.sum(axis=1)).ravel()))
+    _, _, ref = randomized_svd(scale @ kernel @ scale, n_components=100, random_state=4)
+    ours = P.spectral_embedding(kernel, seed=4)
+    assert ours.shape == ref.shape == (100, len(pcs))
+    assert np.array_equal(ours, ref)
 
 
 def test_optimal_t_is_phates_knee(pcs):
