@@ -104,7 +104,6 @@ def salient_levels(gradient) -> list[int]:
     return levels
 
 
-# ---------------------------------------------------------------------------------------- validation
 # --------------------------------------------------------------------------------------- parameters
 def condensation_parameters(points) -> tuple[float, float]:
     """(eps0, merge threshold): 0.1 * 0.1 * std * N^(1/5), and the exact 0.001th percentile of all pairwise

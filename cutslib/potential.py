@@ -150,8 +150,8 @@ def spectral_embedding(kernel, seed=0, n_components=N_SVD) -> np.ndarray:
     affinity = (scale @ kernel @ scale).tocsr()
     transpose = affinity.T.tocsr()  # its rows sum in the order scipy uses for affinity.T @ Q
     transpose.sort_indices()
-    u, _, vt = randomized_svd(RowBlocks(affinity).__matmul__, RowBlocks(transpose).__matmul__,
-                              affinity.shape, n_components, seed)
+    a, a_t = RowBlocks(affinity), RowBlocks(transpose)
+    u, _, vt = randomized_svd(lambda q: a @ q, lambda q: a_t @ q, affinity.shape, n_components, seed)
     return svd_flip(u, vt)[1][:n_components]
 
 
@@ -216,8 +216,10 @@ def optimal_t(diff_op, t_max=T_MAX) -> int:
 
 
 def cpu_threads() -> int:
-    """Threads for the parallel parts: the cores this process may use, at most 8."""
-    return min(8, len(os.sched_getaffinity(0)))
+    """Threads for the parallel parts: the cores this process may use (all cores where the OS cannot
+    say, as on macOS), at most 8."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(8, cores or 1))
 
 
 class RowBlocks:

@@ -88,7 +88,7 @@ def test_persistent_structures_on_a_hand_made_hierarchy():
     h = w = 20
     rows, cols = np.indices((h, w))
     block = (rows >= 15) & (cols < 5)  # 25 px, id 300
-    left, right = cols < 10, cols >= 10
+    left = cols < 10
     fine = np.where(left, 0, 10)
     fine[block] = 300
     fine[19, 19] = 399  # a lone pixel (1 px < 1% of 400)
