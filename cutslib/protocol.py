@@ -112,8 +112,9 @@ def label_free(labels, image, min_fraction: float = 0.01, max_fraction: float = 
     edge[[0, -1], :] = edge[:, [0, -1]] = True
     on_edge = np.bincount(dense[edge], minlength=len(ids)) / size
     ok = np.flatnonzero((frac >= min_fraction) & (frac <= max_fraction) & (ids >= 0))
-    if not len(ok):
-        return dense == np.argmin(size)
+    if not len(ok):  # the smallest real cluster (-1 marks unassigned pixels, never the foreground)
+        real = np.flatnonzero(ids >= 0)
+        return dense == real[np.argmin(size[real])] if len(real) else np.zeros(labels.shape, bool)
     best = ok[np.lexsort((size[ok], -between[ok], on_edge[ok]))[0]]
     return dense == best
 

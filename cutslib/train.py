@@ -162,15 +162,15 @@ class Trainer:
             torch.manual_seed(seed)
             self.model = CUTSNet(self.train_images.shape[1]).to(self.device, memory_format=layout)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        warmup = torch.optim.lr_scheduler.LinearLR(self.optimizer, start_factor=cfg.warmup_start_lr / cfg.lr,
-                                                   end_factor=1.0, total_iters=max(cfg.warmup_epochs, 1))
+        # the warm-up is built only when used: building LinearLR already lowers the lr to its start value
         cosine = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=cfg.epochs - cfg.warmup_epochs,
                                                             eta_min=0.0)
+        self.scheduler = cosine
         if cfg.warmup_epochs:
+            warmup = torch.optim.lr_scheduler.LinearLR(self.optimizer, start_factor=cfg.warmup_start_lr / cfg.lr,
+                                                       end_factor=1.0, total_iters=cfg.warmup_epochs)
             self.scheduler = torch.optim.lr_scheduler.SequentialLR(self.optimizer, [warmup, cosine],
                                                                    milestones=[cfg.warmup_epochs])
-        else:
-            self.scheduler = cosine
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch = 0
         self.best_val = float("inf")

@@ -52,6 +52,11 @@ def test_label_free_prefers_the_enclosed_contrasting_cluster():
         protocol.label_free(labels, image[:5])
     # negative ids ("unassigned") are never the foreground
     np.testing.assert_array_equal(protocol.label_free(np.where(labels == 2, -1, labels), image), labels == 1)
+    # ... not even when no cluster qualifies (one cluster covers most of the image): the smallest real one
+    big = np.zeros((10, 10), int)
+    big[0, 0] = -1
+    np.testing.assert_array_equal(protocol.label_free(big, image), big == 0)
+    assert not protocol.label_free(np.full((10, 10), -1), image).any()
 
 
 def test_binarise_dispatches_and_rejects_unknown_protocols():

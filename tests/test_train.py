@@ -77,6 +77,18 @@ def test_paper_schedule_warms_up_then_decays_to_zero():
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
 
 
+def test_no_warm_up_starts_at_the_full_learning_rate():
+    tiny_images = np.zeros((2, 17, 17, 1), np.float32)
+    cfg = TrainConfig(epochs=4, warmup_epochs=0)
+    trainer = Trainer(tiny_images, tiny_images, seed=0, cfg=cfg, device="cpu")
+    lrs = []
+    for _ in range(4):
+        lrs.append(trainer.optimizer.param_groups[0]["lr"])
+        trainer.scheduler.step()
+    assert lrs[0] == pytest.approx(cfg.lr)
+    assert lrs[2] == pytest.approx(0.5 * cfg.lr, rel=1e-6)  # cosine midpoint
+
+
 def test_training_writes_log_and_lowers_reconstruction_loss(finished_run):
     import pandas as pd
 
