@@ -15,7 +15,6 @@ exits with status 2, asking for ``PROFILE=quick`` or ``PROFILE=paper``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 import yaml
 
 import cutslib
-from cutslib.cache import PROJECT_ROOT, atomic_path, write_text
+from cutslib.cache import PROJECT_ROOT, atomic_path, settings_hash, write_text
 from cutslib.report import figures_dir
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
@@ -64,18 +63,13 @@ def load_params(profile: str) -> dict:
     return params
 
 
-def _sha(*parts) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(json.dumps(part, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:16]
-
-
 def library_fingerprint() -> str:
-    """cutslib's version plus a hash of its source files (a code change reruns the notebooks)."""
+    """cutslib's version plus a hash of its source and data files (the paper's tables, the data registry):
+    a change to any of them reruns the notebooks."""
     root = Path(cutslib.__file__).parent
-    sources = sorted(root.rglob("*.py"))
-    return _sha(cutslib.__version__, [(str(p.relative_to(root)), p.read_text()) for p in sources])
+    sources = sorted(p for pattern in ("*.py", "*.csv", "*.tsv") for p in root.rglob(pattern))
+    return settings_hash({"version": cutslib.__version__,
+                          "sources": [(str(p.relative_to(root)), p.read_text()) for p in sources]})
 
 
 def notebook_source(path: Path) -> list[str]:
@@ -105,7 +99,7 @@ def plan(profile: str, only: list[str] | None = None, force: bool = False) -> li
         names = notebook_parameters(path)
         values = {k: v for k, v in params.items() if k in names}
         values.update(overrides.get(name, {}))
-        key = _sha(key, notebook_source(path), values, lib)
+        key = settings_hash({"previous": key, "notebook": notebook_source(path), "parameters": values, "library": lib})
         output = out_dir / f"{name}.ipynb"
         stamp_file = out_dir / f"{name}.key"
         cached = (not force and output.exists() and stamp_file.exists() and stamp_file.read_text().strip() == key)
@@ -223,7 +217,7 @@ def write_readme(profile: str, timings: dict[str, float]) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cutslib.figures", description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=PROFILES, help="quick (CPU, ~30 min) or paper (the paper's settings)")
+    parser.add_argument("--profile", choices=PROFILES, help="quick (CPU, ~20 min) or paper (the paper's settings)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks (name or part of it)")
     parser.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
     parser.add_argument("--force", action="store_true", help="rerun notebooks even if their inputs are unchanged")
