@@ -38,7 +38,7 @@ CITED_ONLY = {
     "sam_point": "cited from the paper (needs a SAM checkpoint: pass sam_checkpoint=...)",
 }
 ALIASES = {"watershed": "watershed_otsu", "unet": "unet_supervised"}
-DETERMINISTIC = ("watershed_otsu", "felzenszwalb", "slic")
+DETERMINISTIC = ("watershed_otsu", "felzenszwalb", "slic", *SAM_METHODS)  # one cache for every seed
 
 
 def _check_image(image) -> np.ndarray:
@@ -169,7 +169,8 @@ def baseline_dataset(dataset, method: str, seed: int = 0, progress: bool = True,
     if method in SAM_METHODS and dataset.masks is None:
         raise ValueError(f"{dataset.name}: SAM's prompts need ground-truth masks")
     seed = 0 if method in DETERMINISTIC else seed
-    settings = {"method": method, "dataset": dataset.name}
+    settings = {"method": method, "dataset": dataset.name,
+                "data": cache.images_digest(dataset, masks=method in SAM_METHODS)}
     if method == "dfc":
         settings["dfc"] = asdict(dfc_config)
     if method in SAM_METHODS:

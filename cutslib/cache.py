@@ -32,6 +32,16 @@ def settings_hash(settings: dict) -> str:
     return hashlib.sha256(blob).hexdigest()[:10]
 
 
+def images_digest(dataset, masks: bool = False) -> str:
+    """SHA-256 of a data set's ids and image bytes (and its masks, if asked): part of cache keys, so that two
+    folders with the same name, or edited images or masks, never share cached results."""
+    h = hashlib.sha256("\n".join(dataset.ids).encode())
+    h.update(np.ascontiguousarray(dataset.images, dtype=np.float32).tobytes())
+    if masks and dataset.masks is not None:
+        h.update(np.ascontiguousarray(dataset.masks, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
 def run_dir(stage: str, dataset: str, seed: int, settings: dict) -> Path:
     """The folder for one stage's outputs: ``results/<dataset>/seed<seed>/<stage>-<hash>``.
 

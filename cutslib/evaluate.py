@@ -149,7 +149,7 @@ def evaluate_method(dataset, method: str, seed: int, config="quick", progress: b
     ``scores.csv`` in a folder of its own."""
     if dataset.masks is None:
         raise ValueError(f"{dataset.name}: evaluation needs ground-truth masks (pass a mask folder)")
-    settings = {"method": method, "config": str(config), "ids": cache.settings_hash({"ids": dataset.ids}),
+    settings = {"method": method, "config": str(config), "data": cache.images_digest(dataset, masks=True),
                 "limit": None if method == "unet_supervised" else limit,
                 "sam_checkpoint": str(sam_checkpoint) if method in baselines.SAM_METHODS else None}
     path = cache.run_dir("evaluate", dataset.name, seed, settings) / "scores.csv"

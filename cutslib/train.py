@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import io
 import time
 from dataclasses import dataclass
@@ -238,17 +237,10 @@ class Trainer:
                 "val_loss": self.best_val, "config": dataclasses.asdict(self.cfg)}
 
 
-def images_digest(dataset) -> str:
-    """SHA-256 of a data set's ids and image bytes (part of the cache key)."""
-    h = hashlib.sha256("\n".join(dataset.ids).encode())
-    h.update(np.ascontiguousarray(dataset.images, dtype=np.float32).tobytes())
-    return h.hexdigest()
-
-
 def run_settings(dataset, cfg: TrainConfig) -> dict:
     """The settings that key a training run's cache folder."""
     return {"config": dataclasses.asdict(cfg), "dataset": dataset.name, "n_images": len(dataset.images),
-            "images_sha256": images_digest(dataset)}
+            "images_sha256": cache.images_digest(dataset)}
 
 
 def save_torch(obj, path: Path) -> None:

@@ -101,7 +101,7 @@ def train_unet(dataset, seed: int = 1, config: str | UNetConfig = "quick", progr
     if dataset.masks.max() > 1:
         raise ValueError(f"{dataset.name}: the supervised UNet handles binary masks only")
     train, val, test = split(len(dataset), seed)
-    settings = {"config": asdict(cfg), "ids": cache.settings_hash({"ids": dataset.ids})}
+    settings = {"config": asdict(cfg), "data": cache.images_digest(dataset, masks=True)}
     folder = cache.run_dir("unet", dataset.name, seed, settings)
     best_path, running_path = folder / "best.pt", folder / "running.pt"
     if best_path.exists():

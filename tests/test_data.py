@@ -274,3 +274,20 @@ def test_cli_list_and_info(capsys):
     assert "github.com/ChenLiu-1996/CUTS @ 488bd101" in out and "YG_0V2BSBNLNGKS: empty mask" in out
     assert cli(["data", "info", "nope"]) == 2
     assert "known: retina" in capsys.readouterr().err
+
+
+def test_images_digest_keys_on_ids_images_and_masks_not_on_the_name():
+    from cutslib.cache import images_digest
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (2, 128, 128, 1)).astype(np.float32)
+    masks = np.zeros((2, 128, 128), np.int64)
+    base = data.Dataset("folder", images, masks, ["a", "b"])
+    same = data.Dataset("other_name", images.copy(), masks.copy(), ["a", "b"])
+    assert images_digest(base) == images_digest(same)
+    edited = data.Dataset("folder", np.where(images > 0.99, 0.0, images).astype(np.float32), masks, ["a", "b"])
+    assert images_digest(edited) != images_digest(base)
+    assert images_digest(data.Dataset("folder", images, masks, ["a", "c"])) != images_digest(base)
+    relabelled = data.Dataset("folder", images, np.ones_like(masks), ["a", "b"])
+    assert images_digest(relabelled) == images_digest(base)  # masks count only when asked
+    assert images_digest(relabelled, masks=True) != images_digest(base, masks=True)

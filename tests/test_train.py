@@ -77,6 +77,7 @@ def test_paper_schedule_warms_up_then_decays_to_zero():
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
 def test_no_warm_up_starts_at_the_full_learning_rate():
     tiny_images = np.zeros((2, 17, 17, 1), np.float32)
     cfg = TrainConfig(epochs=4, warmup_epochs=0)
