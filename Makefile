@@ -13,7 +13,7 @@ PROFILE ?=
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k data"`.
 PYTEST_ARGS ?=
 
-.PHONY: help venv data test unit nbval figures lab bench clean-results
+.PHONY: help venv data test figures lab bench clean-results
 
 help: ## List the targets
 	@echo "CUTS companion - make targets:"

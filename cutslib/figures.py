@@ -155,7 +155,7 @@ def estimate_text() -> str:
     return "\n".join(lines)
 
 
-def make_gallery(profile: str, width: int = 640) -> list[Path]:
+def make_gallery(width: int = 640) -> list[Path]:
     """Copy downscaled PNGs of :data:`GALLERY` into ``figures/gallery/`` (small enough to commit)."""
     from PIL import Image
 
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
     if args.dry_run:
         return 0
-    gallery = make_gallery(profile)
+    gallery = make_gallery()
     readme = write_readme(profile, timings)
     print(f"figures: {len(gallery)} gallery images, {readme}; total {time.monotonic() - start:.0f} s")
     return 0

@@ -41,7 +41,6 @@ HIGHER_IS_BETTER = {
     "vi": False,
 }
 BINARY_METRICS = ("dice", "hausdorff", "hd95", "ssim", "ergas", "rmse")
-MULTICLASS_METRICS = ("ari", "vi")
 
 
 def check_label_map(labels, name: str = "label map") -> np.ndarray:

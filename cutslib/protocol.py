@@ -24,8 +24,6 @@ from scipy import ndimage
 
 from cutslib.metrics import HIGHER_IS_BETTER, _check_pair, check_label_map, check_mask
 
-#: The protocol names used in every result table's ``protocol`` column.
-PROTOCOLS = ("label_hint", "oracle", "one_click", "label_free", "iou_relabel")
 #: The binarisation protocols a single label map can be scored under.
 BINARISATIONS = ("label_hint", "one_click", "label_free")
 

@@ -16,6 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from cutslib import cache
+from cutslib.train import load_torch, save_torch, to_tensor
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,6 @@ class UNet(nn.Module):
         return self.head(x)
 
 
-def _tensors(images: np.ndarray, masks: np.ndarray | None = None):
-    x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32))
-    return x if masks is None else (x, torch.from_numpy((masks > 0).astype(np.float32))[:, None])
-
-
 def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     prob = torch.sigmoid(logits)
     soft_dice = 1 - (2 * (prob * target).sum() + 1) / (prob.sum() + target.sum() + 1)
@@ -109,7 +105,7 @@ def train_unet(dataset, seed: int = 1, config: str | UNetConfig = "quick", progr
     cache.write_text(folder / "split.json", json.dumps(
         {part: [dataset.ids[i] for i in idx] for part, idx in zip(("train", "val", "test"), (train, val, test))},
         indent=1))
-    x, y = _tensors(dataset.images, dataset.masks)
+    x, y = to_tensor(dataset.images), torch.from_numpy((dataset.masks > 0).astype(np.float32))[:, None]
     rng = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -117,7 +113,7 @@ def train_unet(dataset, seed: int = 1, config: str | UNetConfig = "quick", progr
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     state = {"epoch": 0, "best": np.inf, "best_state": None}
     if running_path.exists():  # resume an interrupted run
-        state = torch.load(running_path, weights_only=False)
+        state = load_torch(running_path)
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
         rng.set_state(state["rng"])
@@ -136,10 +132,8 @@ def train_unet(dataset, seed: int = 1, config: str | UNetConfig = "quick", progr
         if val_loss < state["best"]:
             state["best"], state["best_state"] = val_loss, {k: v.clone() for k, v in net.state_dict().items()}
         state.update(epoch=epoch + 1, net=net.state_dict(), opt=opt.state_dict(), rng=rng.get_state())
-        with cache.atomic_path(running_path) as tmp:
-            torch.save(state, tmp)
-    with cache.atomic_path(best_path) as tmp:
-        torch.save(state["best_state"], tmp)
+        save_torch(state, running_path)
+    save_torch(state["best_state"], best_path)
     running_path.unlink(missing_ok=True)
     return best_path
 
@@ -160,4 +154,4 @@ def predict(checkpoint, images: np.ndarray) -> np.ndarray:
     net.load_state_dict(torch.load(checkpoint, weights_only=True))
     net.eval()
     with torch.no_grad():
-        return (net(_tensors(images))[:, 0] > 0).numpy().astype(np.int32)
+        return (net(to_tensor(images))[:, 0] > 0).numpy().astype(np.int32)
