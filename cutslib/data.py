@@ -333,18 +333,25 @@ def _stem(path: Path) -> str:
 
 
 def _read_image(path: Path) -> np.ndarray:
-    """One image as (H, W, C) in its own dtype; a 3-D volume gives its middle slice."""
+    """One image as (H, W, C) in its own dtype; a 3-D volume gives its middle axial slice, oriented as the
+    built-in MRI sets are (RAS, anterior at the top)."""
+    import nibabel as nib
     import skimage.io
     import tifffile
-    import nibabel as nib
+
+    from cutslib.datasets import axial_view, load_canonical
 
     lower = path.name.lower()
     try:
         if lower.endswith((".nii", ".nii.gz", ".mgz")):
-            volume = np.asanyarray(nib.load(str(path)).dataobj)
-            array = volume[..., volume.shape[-1] // 2] if volume.ndim == 3 else volume
-            if array.ndim != 2:
-                raise ValueError(f"expected a 2-D or 3-D volume, got shape {volume.shape}")
+            shape = nib.load(str(path)).shape  # the header only
+            if len(shape) == 3:
+                volume = load_canonical(path)
+                array = axial_view(volume[:, :, volume.shape[2] // 2])
+            elif len(shape) == 2:
+                array = np.asanyarray(nib.load(str(path)).dataobj)
+            else:
+                raise ValueError(f"expected a 2-D or 3-D volume, got shape {shape}")
         elif lower.endswith((".tif", ".tiff")):
             array = tifffile.imread(path)
         else:

@@ -109,7 +109,7 @@ def axial_view(volume_slice: np.ndarray) -> np.ndarray:
     return np.rot90(volume_slice)
 
 
-def _load_canonical(path: Path) -> np.ndarray:
+def load_canonical(path: Path) -> np.ndarray:
     """A NIfTI/MGH volume reoriented to RAS."""
     try:
         return np.asanyarray(nib.as_closest_canonical(nib.load(str(path))).dataobj)
@@ -239,8 +239,8 @@ def prepare_brain_ventricles(files: list[Path], progress: bool = False) -> dict:
     out_images, out_masks, ids = [], [], []
     for brain_path in _progress(brains, "brain_ventricles", progress):
         subject = brain_path.parent.parent.name
-        brain = _load_canonical(brain_path)
-        aseg = _load_canonical(brain_path.with_name("aseg.mgz"))
+        brain = load_canonical(brain_path)
+        aseg = load_canonical(brain_path.with_name("aseg.mgz"))
         if brain.shape != aseg.shape:
             raise ValueError(f"{subject}: brainmask {brain.shape} and aseg {aseg.shape} differ in shape")
         ventricles = np.isin(aseg, VENTRICLE_LABELS)

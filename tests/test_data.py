@@ -233,6 +233,17 @@ def test_load_folder_grayscale_tiff_and_nifti(tmp_path):
     assert ds.images[1].max() == 1.0
 
 
+def test_load_folder_reorients_volumes_like_the_built_in_mri_sets(tmp_path):
+    """A volume stored left-to-right flipped (LAS) gives the same axial slice as its RAS copy."""
+    ras = np.random.default_rng(0).uniform(0, 1, (40, 30, 5)).astype(np.float32)
+    (tmp_path / "ras").mkdir()
+    (tmp_path / "las").mkdir()
+    nib.save(nib.Nifti1Image(ras, np.eye(4)), tmp_path / "ras" / "v.nii.gz")
+    nib.save(nib.Nifti1Image(ras[::-1].copy(), np.diag([-1.0, 1, 1, 1])), tmp_path / "las" / "v.nii.gz")
+    a, b = data.load_folder(tmp_path / "ras"), data.load_folder(tmp_path / "las")
+    np.testing.assert_array_equal(a.images, b.images)
+
+
 def test_load_folder_bad_input(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
         data.load_folder(tmp_path / "nowhere")
