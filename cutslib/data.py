@@ -52,6 +52,15 @@ MIRROR_HINT = ("set CUTS_DATA_MIRROR to a folder or an http:// base URL laid out
 
 # --- the Dataset ---------------------------------------------------------------------------------------------
 
+
+def n_first(limit: int | None, total: int, name: str = "limit") -> int:
+    """How many images "the first ``limit``" of ``total`` means: all if None, else at most ``total``."""
+    if limit is None:
+        return total
+    if int(limit) < 1:
+        raise ValueError(f"{name} must be >= 1 or None, got {limit}")
+    return min(int(limit), total)
+
 @dataclass
 class Dataset:
     """Images, masks and ids of one data set. Checked on creation (shapes, dtypes, finite values, range)."""

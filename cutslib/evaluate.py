@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from cutslib import baselines, cache, metrics, protocol, unet
+from cutslib.data import n_first
 
 CUTS_METHODS = ("cuts_kmeans", "cuts_diffusion_persistent", "cuts_diffusion_best_oracle",
                 "cuts_diffusion_fixed_level")
@@ -82,7 +83,7 @@ def predictions(dataset, method: str, seed: int, config="quick", progress: bool 
     does not apply).
     """
     method = baselines.ALIASES.get(method, method)
-    n = len(dataset) if limit is None else min(int(limit), len(dataset))
+    n = n_first(limit, len(dataset))
     if method in baselines.UNSUPERVISED + baselines.SAM_METHODS:
         scored = dataset if n == len(dataset) else dataset.subset(np.arange(n))
         folder = baselines.baseline_dataset(scored, method, seed, progress, sam_checkpoint=sam_checkpoint)

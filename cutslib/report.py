@@ -133,8 +133,7 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
 
 def first_images(dataset, n_images: int | None):
     """The first ``n_images`` images of ``dataset`` (all of them if ``n_images`` is None): a profile's subset."""
-    if n_images is None:
-        return dataset
-    if int(n_images) < 1:
-        raise ValueError(f"n_images must be >= 1 or None, got {n_images}")
-    return dataset.subset(range(min(int(n_images), len(dataset))))
+    from cutslib.data import n_first
+
+    n = n_first(n_images, len(dataset), "n_images")
+    return dataset if n_images is None else dataset.subset(range(n))

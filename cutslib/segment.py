@@ -70,12 +70,13 @@ def segment_latents(latents, ids, folder, seed: int = 0, progress: bool = True, 
 def segment_dataset(dataset, seed: int, config="quick", progress: bool = True, limit: int | None = None) -> Path:
     """Segment every image of ``dataset`` (the first ``limit`` only, if given) with the encoder trained for
     (dataset, seed, config), training and embedding first if needed. Returns the folder of ``<id>.npz``."""
+    from cutslib.data import n_first
     from cutslib.embed import embed_dataset
 
     embeddings = embed_dataset(dataset, seed, config, progress=progress)
     settings = {"embeddings": str(embeddings.path.name), "knn": KNN, "seed": seed, "version": VERSION}
     folder = cache.run_dir("segment", dataset.name, seed, settings)
-    n = len(embeddings) if limit is None else min(int(limit), len(embeddings))
+    n = n_first(limit, len(embeddings))
     return segment_latents(embeddings.latents[:n], embeddings.ids[:n], folder, seed=seed, progress=progress,
                            desc=f"segment {dataset.name}")
 

@@ -90,6 +90,8 @@ def test_oracle_and_multiclass_scoring_on_hand_made_levels():
 def test_bad_requests_are_clear_errors(retina, results):
     with pytest.raises(ValueError, match="unknown method"):
         evaluate.evaluate_dataset(retina, methods=["magic"], limit=1)
+    with pytest.raises(ValueError, match="limit must be >= 1"):
+        evaluate.evaluate_dataset(retina, methods=["random"], limit=-1, progress=False)
     with pytest.raises(ValueError, match="ground-truth"):
         evaluate.evaluate_method(data.load("demo"), "random", 1)
     assert main(["evaluate", "--images", "/nonexistent", "--masks", "/nonexistent"]) == 2
