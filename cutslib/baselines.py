@@ -134,7 +134,7 @@ def run_baseline(method: str, image, seed: int = 0, dataset: str | None = None, 
     ``seed`` matters for random and DFC; ``dataset`` (a name) picks Felzenszwalb's settings. SAM needs
     ``truth`` (for its prompt) and ``sam_checkpoint``; without a checkpoint it raises ValueError saying so.
     """
-    method = ALIASES.get(method, method)
+    method = check_method(method)
     image = _check_image(image)
     if method == "random":
         return random_labels(image, seed)
@@ -146,8 +146,14 @@ def run_baseline(method: str, image, seed: int = 0, dataset: str | None = None, 
         return slic(image)
     if method == "dfc":
         return dfc_segment(image, seed, dfc_config)
-    if method in SAM_METHODS:
-        return sam_segment(image, truth, sam_checkpoint, prompt=method.split("_")[1])
+    return sam_segment(image, truth, sam_checkpoint, prompt=method.split("_")[1])
+
+
+def check_method(method: str) -> str:
+    """The canonical name of a baseline that runs per image, or a ValueError saying why it cannot."""
+    method = ALIASES.get(method, method)
+    if method in UNSUPERVISED + SAM_METHODS:
+        return method
     if method == "unet_supervised":
         raise ValueError("unet_supervised is trained per data set: use cutslib.unet.train_unet / predict, "
                          "or cutslib.evaluate.evaluate_dataset")
@@ -163,9 +169,7 @@ def baseline_dataset(dataset, method: str, seed: int = 0, progress: bool = True,
     The folder is ``results/<dataset>/seed<k>/baseline-<method>-<hash>/``; images already done are skipped,
     so an interrupted run resumes. Deterministic methods ignore ``seed`` and are cached under seed 0.
     """
-    method = ALIASES.get(method, method)
-    if method not in UNSUPERVISED + SAM_METHODS:
-        run_baseline(method, np.zeros((8, 8, 1), np.float32))  # raises the method's error
+    method = check_method(method)
     if method in SAM_METHODS and dataset.masks is None:
         raise ValueError(f"{dataset.name}: SAM's prompts need ground-truth masks")
     seed = 0 if method in DETERMINISTIC else seed
