@@ -204,7 +204,7 @@ def write_readme(profile: str, timings: dict[str, float]) -> Path:
              "(drawn in a corner of each figure, in its PNG/PDF metadata, and on the first line of each table).",
              "", "| File | Stamp |", "|---|---|"]
     lines += [f"| `{p.name}` | {_stamp_of(p).replace('|', '·')} |" for p in files if p.suffix != ".pdf"]
-    lines += ["", "PDF versions sit beside every PNG.", "", "## Notebook run times (last run)", "",
+    lines += ["", "PDF versions sit beside every PNG.", "", "## Notebook run times (when each last ran)", "",
               "| Notebook | Seconds |", "|---|---|"]
     lines += [f"| {name} | {t:.0f} |" for name, t in timings.items()]
     gallery = sorted((folder / "gallery").glob("*.png"))
@@ -245,8 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     start, timings = time.monotonic(), {}
     for i, step in enumerate(steps, 1):
         head = f"[{i}/{len(steps)}] {step['name']}"
+        seconds_file = step["key_file"].with_suffix(".seconds")  # the notebook's time when it last ran
         if step["cached"]:
             print(f"{head}: cached, skipped", flush=True)
+            if seconds_file.exists():
+                timings[step["name"]] = float(seconds_file.read_text())
             continue
         if args.dry_run:
             print(f"{head}: would run with {step['parameters']}", flush=True)
@@ -260,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{step['output'].with_suffix('.failed.ipynb')}\n{type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
         timings[step["name"]] = time.monotonic() - t0
+        write_text(seconds_file, f"{timings[step['name']]:.1f}\n")
         print(f"{head}: done in {timings[step['name']]:.0f} s (total {time.monotonic() - start:.0f} s)",
               flush=True)
     if args.dry_run:
