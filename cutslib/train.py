@@ -118,13 +118,18 @@ def to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.T
 def split_indices(n_images: int, seed: int, val_fraction: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
     """Seeded train/validation split: (train indices, validation indices), each sorted.
 
-    A single image (e.g. the ``demo`` set) cannot be split: it is used for both training and validation.
+    Sizes as the reference makes them: the floor of each fraction, with the remainder handed out in order
+    (train first), so 56 images split 40/16. At least one image goes to each side; a single image (e.g. the
+    ``demo`` set) cannot be split and is used for both training and validation.
     """
     if n_images < 1:
         raise ValueError("no images to split")
     if n_images == 1:
         return np.array([0]), np.array([0])
-    n_val = min(max(1, round(n_images * val_fraction)), n_images - 1)
+    sizes = [int(np.floor(n_images * f)) for f in (1 - val_fraction, val_fraction)]
+    for i in range(n_images - sum(sizes)):
+        sizes[i % 2] += 1
+    n_val = min(max(1, sizes[1]), n_images - 1)
     order = torch.randperm(n_images, generator=torch.Generator().manual_seed(seed)).numpy()
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 

@@ -53,13 +53,14 @@ def assert_same_weights(a: dict, b: dict):
 
 def test_split_and_epoch_sizes():
     train_idx, val_idx = split_indices(56, seed=1)
-    assert (len(train_idx), len(val_idx)) == (39, 17)
+    assert (len(train_idx), len(val_idx)) == (40, 16)  # the reference's floors, remainder to train first
+    assert [len(split_indices(n, seed=1)[1]) for n in (2, 3, 10, 17, 110)] == [1, 1, 3, 5, 33]
     assert sorted(np.concatenate([train_idx, val_idx]).tolist()) == list(range(56))
     assert not np.array_equal(train_idx, split_indices(56, seed=2)[0])
     assert [a.tolist() for a in split_indices(1, seed=1)] == [[0], [0]]  # the one-image demo set
-    order = epoch_order(39, 80, torch.Generator().manual_seed(0))
-    counts = np.bincount(order.numpy(), minlength=39)
-    assert len(order) == 80 and counts.min() >= 2 and counts.max() <= 3
+    order = epoch_order(40, 80, torch.Generator().manual_seed(0))
+    counts = np.bincount(order.numpy(), minlength=40)
+    assert len(order) == 80 and counts.min() == 2 and counts.max() == 2
 
 
 @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
