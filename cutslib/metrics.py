@@ -6,15 +6,15 @@ Multi-class metrics (natural images) take two integer label maps.
 
 Edge cases, per function:
 
-==================  =========================  =========================  ==========================
-metric              empty prediction           empty ground truth         both empty
-==================  =========================  =========================  ==========================
-dice                0.0                        0.0                        0.0 (eps only in the denominator)
-hausdorff, hd95     image diagonal (181 px)    image diagonal (181 px)    image diagonal (the paper's rule)
-ssim, rmse          computed as usual          computed as usual          1.0 and 0.0
-ergas               computed as usual          0.0 (no window has a       0.0
-                                               non-zero mean)
-==================  =========================  =========================  ==========================
+===============  =========================  =========================  ======================================
+metric           empty prediction           empty ground truth         both empty
+===============  =========================  =========================  ======================================
+dice             eps / (|T| + eps) < 1e-12   eps / (|P| + eps) < 1e-12   1.0 (eps in numerator and denominator)
+hausdorff, hd95  image diagonal (181 px)    image diagonal (181 px)    image diagonal (the paper's rule)
+ssim, rmse       computed as usual          computed as usual          1.0 and 0.0
+ergas            computed as usual          0.0 (no window has a       0.0
+                                            non-zero mean)
+===============  =========================  =========================  ======================================
 
 The paper uses the image diagonal, sqrt(H^2 + W^2) = 181.02 px at 128x128, as the Hausdorff distance when a
 mask is empty; we do the same (scikit-image would return infinity).
@@ -81,9 +81,12 @@ def image_diagonal(shape) -> float:
 
 
 def dice(pred, truth, eps: float = DICE_EPS) -> float:
-    """Dice coefficient ``2 |P & T| / (|P| + |T| + eps)``; 0.0 if either mask (or both) is empty."""
+    """Dice coefficient ``(2 |P & T| + eps) / (|P| + |T| + eps)``, as the reference computes it.
+
+    Two empty masks give 1.0; one empty mask gives ``eps / (size of the other + eps)``, below 1e-12.
+    """
     pred, truth = _check_pair(pred, truth)
-    return float(2.0 * np.logical_and(pred, truth).sum() / (pred.sum() + truth.sum() + eps))
+    return float((2.0 * np.logical_and(pred, truth).sum() + eps) / (pred.sum() + truth.sum() + eps))
 
 
 def hausdorff(pred, truth) -> float:

@@ -19,11 +19,14 @@ def test_dice_by_hand():
     assert metrics.dice(truth, truth) == pytest.approx(1.0)
 
 
-def test_dice_empty_masks_give_zero():
+def test_dice_empty_masks_follow_the_reference_eps_rule():
+    # (2 |P & T| + eps) / (|P| + |T| + eps): both empty give 1, one empty gives eps / (16 + eps)
     empty = np.zeros((16, 16), int)
-    assert metrics.dice(empty, square()) == 0.0
-    assert metrics.dice(square(), empty) == 0.0
-    assert metrics.dice(empty, empty) == 0.0
+    eps = metrics.DICE_EPS
+    assert metrics.dice(empty, empty) == 1.0
+    assert metrics.dice(empty, square()) == pytest.approx(eps / (16 + eps), rel=1e-12)
+    assert metrics.dice(square(), empty) == metrics.dice(empty, square()) < 1e-13
+    assert metrics.dice(empty, empty, eps=0.5) == 1.0
 
 
 def test_hausdorff_and_hd95_by_hand():
