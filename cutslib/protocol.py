@@ -37,13 +37,18 @@ def _dense(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def label_hint(labels, truth) -> np.ndarray:
     """The paper's binarisation: the cluster covering the most ground-truth foreground pixels (bool mask).
 
-    Uses the ground truth. Ties, and an empty ground truth, go to the lowest label id.
+    Uses the ground truth. Negative ids mean "unassigned" (-1 outside the persistent structures) and are
+    never picked; a map with no other id gives an empty mask. Ties, and an empty ground truth, go to the
+    lowest non-negative id.
     """
     labels, truth = _check_pair(labels, truth, check_label_map)
     truth = check_mask(truth, "ground truth")
     ids, dense = _dense(labels)
+    real = np.flatnonzero(ids >= 0)
+    if not len(real):
+        return np.zeros(labels.shape, bool)
     covered = np.bincount(dense[truth], minlength=len(ids))
-    return dense == np.argmax(covered)
+    return dense == real[np.argmax(covered[real])]
 
 
 def click_point(truth) -> tuple[int, int]:
@@ -60,10 +65,11 @@ def click_point(truth) -> tuple[int, int]:
 
 
 def one_click(labels, truth) -> np.ndarray:
-    """The cluster containing :func:`click_point` of the ground truth (bool mask); all False if it is empty."""
+    """The cluster containing :func:`click_point` of the ground truth (bool mask); all False if the ground
+    truth is empty or the click falls on an unassigned (negative) pixel."""
     labels, truth = _check_pair(labels, truth, check_label_map)
     truth = check_mask(truth, "ground truth")
-    if not truth.any():
+    if not truth.any() or labels[click_point(truth)] < 0:
         return np.zeros(labels.shape, bool)
     return labels == labels[click_point(truth)]
 

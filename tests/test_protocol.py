@@ -19,11 +19,27 @@ TRUTH[1:3, 2:4] = 1
 def test_label_hint_picks_the_cluster_covering_most_foreground():
     np.testing.assert_array_equal(protocol.label_hint(LABELS, TRUTH), LABELS == 2)
     # ids need not be 0..K-1
-    np.testing.assert_array_equal(protocol.label_hint(LABELS * 10 - 7, TRUTH), LABELS == 2)
+    np.testing.assert_array_equal(protocol.label_hint(LABELS * 10 + 7, TRUTH), LABELS == 2)
 
 
 def test_label_hint_ties_and_empty_truth_go_to_the_lowest_id():
     np.testing.assert_array_equal(protocol.label_hint(LABELS, np.zeros_like(TRUTH)), LABELS == 0)
+
+
+def test_unassigned_pixels_are_never_the_foreground():
+    # -1 (unpainted by the persistent map) covers 3 of the 4 foreground pixels, cluster 2 only 1
+    labels = LABELS.copy()
+    labels[1:3, 2:4] = -1
+    labels[1, 3] = 2
+    np.testing.assert_array_equal(protocol.label_hint(labels, TRUTH), labels == 2)
+    # ties and an empty truth go to the lowest non-negative id, not to -1
+    np.testing.assert_array_equal(protocol.label_hint(labels, np.zeros_like(TRUTH)), labels == 0)
+    # a map with nothing assigned gives an empty mask under every protocol
+    for name in protocol.BINARISATIONS:
+        mask = protocol.binarise(np.full((6, 6), -1), name, truth=TRUTH, image=np.zeros((6, 6)))
+        assert mask.dtype == bool and not mask.any(), name
+    # a click on an unassigned pixel selects nothing
+    assert protocol.click_point(TRUTH) == (1, 2) and not protocol.one_click(labels, TRUTH).any()
 
 
 def test_click_point_is_farthest_from_the_boundary():
