@@ -12,8 +12,10 @@ STAMP  := $(VENV)/.installed
 PROFILE ?=
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k data"`.
 PYTEST_ARGS ?=
+# Notebooks that `make test` runs under nbval.
+NBVAL_NOTEBOOKS ?= notebooks/*.ipynb notebooks/tutorials/*.ipynb
 
-.PHONY: help venv data test figures lab bench clean-results
+.PHONY: help venv data test test-notebooks figures lab bench clean-results clean-notebooks
 
 help: ## List the targets
 	@echo "CUTS companion - make targets:"
@@ -35,7 +37,12 @@ data: $(STAMP) ## Fetch, verify and prepare every data set (uses CUTS_DATA_MIRRO
 
 test: $(STAMP) ## Set up, then run the unit tests and every notebook under nbval
 	$(PY) -m pytest tests $(PYTEST_ARGS)
-	MPLBACKEND=Agg $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/*.ipynb notebooks/tutorials/*.ipynb $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-notebooks
+
+# The notebooks under nbval write their (profile=smoke) figures and tables into a temporary folder, never figures/.
+test-notebooks: $(STAMP) ## Run every notebook under nbval (figures go to a temporary folder)
+	figs=$$(mktemp -d) && trap 'rm -rf "$$figs"' EXIT && \
+	CUTS_FIGURES_DIR=$$figs MPLBACKEND=Agg $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider $(NBVAL_NOTEBOOKS) $(PYTEST_ARGS)
 
 figures: $(STAMP) ## Set up, then rebuild every figure and table (PROFILE=quick or PROFILE=paper)
 	$(PY) -m cutslib.figures $(if $(PROFILE),--profile $(PROFILE))
@@ -48,3 +55,6 @@ bench: $(STAMP) ## Run the benchmarks (prints timings; slow)
 
 clean-results: ## Delete cached results (checkpoints, embeddings, segmentations); keeps data/
 	rm -rf results notebooks/executed
+
+clean-notebooks: $(STAMP) ## Strip outputs, execution counts and widget state from the committed notebooks
+	$(PY) -m cutslib.notebooks clean notebooks

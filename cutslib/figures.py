@@ -3,10 +3,13 @@
     python -m cutslib.figures --profile quick|paper [--only NAME ...] [--dry-run] [--force]
 
 Each notebook of :data:`NOTEBOOKS` runs with the values of ``params/<profile>.yaml`` that its ``parameters``
-cell declares. The executed copies are kept in ``notebooks/executed/<profile>/``. A notebook is skipped when its
-executed copy exists and its inputs are unchanged: the notebook's cells, the parameters, the cutslib version and
-source, and the inputs of every notebook before it. Under that, the library's own caches (checkpoints,
-embeddings, segmentations, metrics) make a rerun after an interruption resume where it stopped.
+cell declares. The executed copies are kept in ``notebooks/executed/<profile>/``, beside each one's cache key
+and the stamps of the figures and tables it wrote. A notebook is skipped when its executed copy exists, its inputs
+are unchanged (the notebook's cells, the parameters, the cutslib version and source, and the inputs of every
+notebook before it) and every output it wrote is still there with the stamp it wrote (so outputs overwritten by
+another run, e.g. a notebook run by hand or under nbval with its ``smoke`` defaults, are remade). Under that, the
+library's own caches (checkpoints, embeddings, segmentations, metrics) make a rerun after an interruption resume
+where it stopped.
 
 With no profile: ``paper`` when a GPU is found; otherwise an estimate for each profile is printed and the command
 exits with status 2, asking for ``PROFILE=quick`` or ``PROFILE=paper``.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -49,6 +53,8 @@ NOTEBOOKS = (
 GALLERY = ("fig1_trajectory", "fig5_topological_activity", "fig4_lambda_ablation", "fig6_diffusion_graph")
 
 PROFILES = ("quick", "paper")
+#: The kinds of file a notebook writes into the figures folder.
+OUTPUT_SUFFIXES = (".png", ".pdf", ".csv", ".md")
 
 
 def load_params(profile: str) -> dict:
@@ -102,11 +108,35 @@ def plan(profile: str, only: list[str] | None = None, force: bool = False) -> li
         key = settings_hash({"previous": key, "notebook": notebook_source(path), "parameters": values, "library": lib})
         output = out_dir / f"{name}.ipynb"
         stamp_file = out_dir / f"{name}.key"
-        cached = (not force and output.exists() and stamp_file.exists() and stamp_file.read_text().strip() == key)
+        outputs_file = out_dir / f"{name}.outputs.json"
+        cached = (not force and output.exists() and stamp_file.exists() and stamp_file.read_text().strip() == key
+                  and outputs_intact(outputs_file, profile))
         if name in selected:
             steps.append(dict(name=name, path=path, output=output, key_file=stamp_file, key=key,
-                              parameters=values, cached=cached))
+                              outputs_file=outputs_file, parameters=values, cached=cached))
     return steps
+
+
+def outputs_intact(outputs_file: Path, profile: str) -> bool:
+    """True if every output listed in ``outputs_file`` (written by :func:`run_notebook`) still exists in the
+    figures folder with the stamp it was written with, and that stamp names ``profile``."""
+    if not outputs_file.exists():
+        return False
+    try:
+        recorded = json.loads(outputs_file.read_text())
+    except json.JSONDecodeError:
+        return False
+    folder = figures_dir()
+    return all(f"profile={profile} " in f"{stamp} " and (folder / name).is_file()
+               and _stamp_of(folder / name) == stamp for name, stamp in recorded.items())
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """(mtime, size) of each output file in ``folder`` (not the README or the gallery)."""
+    if not folder.is_dir():
+        return {}
+    return {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.iterdir()
+            if p.is_file() and p.suffix in OUTPUT_SUFFIXES and p.name != "README.md"}
 
 
 def executed_dir(profile: str) -> Path:
@@ -130,6 +160,7 @@ def run_notebook(step: dict) -> None:
     import papermill
 
     os.environ.setdefault("MPLBACKEND", "Agg")
+    before = _snapshot(figures_dir())
     output = step["output"]
     failed = output.with_suffix(".failed.ipynb")
     partial = output.with_name(f".{output.stem}.partial.ipynb")  # renamed onto the output once complete
@@ -143,6 +174,9 @@ def run_notebook(step: dict) -> None:
         raise
     os.replace(partial, output)
     failed.unlink(missing_ok=True)
+    after = _snapshot(figures_dir())
+    written = sorted(name for name, state in after.items() if before.get(name) != state)
+    write_text(step["outputs_file"], json.dumps({n: _stamp_of(figures_dir() / n) for n in written}, indent=1) + "\n")
     write_text(step["key_file"], step["key"] + "\n")
 
 
@@ -181,11 +215,15 @@ def make_gallery(width: int = 640) -> list[Path]:
 
 
 def _stamp_of(path: Path) -> str:
+    """The stamp an output carries (PNG Description, PDF Subject, first lines of a CSV or Markdown table)."""
     if path.suffix == ".png":
         from PIL import Image
 
         with Image.open(path) as im:
             return im.info.get("Description", "")
+    if path.suffix == ".pdf":  # matplotlib writes the Info dictionary uncompressed
+        found = re.search(rb"/Subject \(((?:\\.|[^\\)])*)\)", path.read_bytes())
+        return re.sub(r"\\(.)", r"\1", found.group(1).decode("latin-1")) if found else ""
     if path.suffix in (".csv", ".md"):
         for line in path.read_text().splitlines()[:3]:
             if "profile=" in line:

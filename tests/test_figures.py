@@ -1,9 +1,10 @@
 """The `make figures` runner (cutslib.figures) on tiny stand-in notebooks, and the real parameter files.
 
-Runtime: about 20 s (three papermill kernel starts).
+Runtime: about a minute on the shared 2-core machine (papermill and nbval kernel starts).
 """
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -24,19 +25,28 @@ def _notebook(path, body, default="0"):
     nbformat.write(nb, str(path))
 
 
+#: Stand-in notebook b: records its parameters in out.json and writes a stamped table into the figures folder.
+WRITES_A_TABLE = """import json
+import pandas as pd
+from cutslib import report
+json.dump({'profile': profile, 'value': value}, open('out.json', 'w'))
+report.save_table(pd.DataFrame({'value': [value]}), 'tab', report.make_stamp(profile, {'value': value}))"""
+
+
 @pytest.fixture
 def chain(tmp_path, monkeypatch):
     """Two stand-in notebooks; the second writes the parameters it got to out.json."""
     nbdir, pdir = tmp_path / "notebooks", tmp_path / "params"
     nbdir.mkdir(), pdir.mkdir()
     _notebook(nbdir / "a.ipynb", "x = 1")
-    _notebook(nbdir / "b.ipynb", "import json; json.dump({'profile': profile, 'value': value}, open('out.json', 'w'))")
+    _notebook(nbdir / "b.ipynb", WRITES_A_TABLE)
     for profile in ("quick", "paper"):
         (pdir / f"{profile}.yaml").write_text(yaml.safe_dump(
             {"profile": profile, "value": 7, "unused": 1, "estimate_minutes_cpu": 3, "estimate_minutes_gpu": 1}))
     monkeypatch.setattr(figures, "NOTEBOOK_DIR", nbdir)
     monkeypatch.setattr(figures, "PARAMS_DIR", pdir)
     monkeypatch.setattr(figures, "NOTEBOOKS", ("a", "b"))
+    monkeypatch.setattr(figures, "library_fingerprint", lambda: "fixed")  # others may edit cutslib meanwhile
     monkeypatch.setenv("CUTS_FIGURES_DIR", str(tmp_path / "figures"))
     (tmp_path / "figures").mkdir()
     return nbdir
@@ -58,6 +68,8 @@ def test_runs_in_order_passes_parameters_and_skips_what_is_cached(chain, capsys)
     steps = figures.plan("quick")
     assert [s["cached"] for s in steps] == [False, False]
     _notebook(chain / "a.ipynb", "x = 1")
+    assert [s["cached"] for s in figures.plan("quick")] == [True, True]
+    _notebook(chain / "b.ipynb", WRITES_A_TABLE)
     assert [s["cached"] for s in figures.plan("quick")] == [True, True]
     _notebook(chain / "b.ipynb", "raise RuntimeError('boom')")
     assert figures.main(["--profile", "quick", "--only", "b"]) == 1
@@ -98,3 +110,61 @@ def test_every_chain_notebook_exists_and_declares_what_the_params_give():
         assert path.exists(), path
         declared = figures.notebook_parameters(path)
         assert "profile" in declared, name
+
+
+def test_an_overwritten_or_missing_output_is_remade(chain, capsys):
+    """A notebook's outputs must still carry the stamp it wrote: a run by hand or under nbval (profile=smoke)
+    that overwrote them, or their deletion, reruns it even though its inputs are unchanged."""
+    from cutslib import report
+
+    assert figures.main(["--profile", "quick"]) == 0
+    folder = chain.parent / "figures"
+    recorded = json.loads((chain / "executed" / "quick" / "b.outputs.json").read_text())
+    assert sorted(recorded) == ["tab.csv", "tab.md"] and all("profile=quick" in v for v in recorded.values())
+    assert json.loads((chain / "executed" / "quick" / "a.outputs.json").read_text()) == {}
+    assert [s["cached"] for s in figures.plan("quick")] == [True, True]
+
+    import pandas as pd
+
+    report.save_table(pd.DataFrame({"value": [0]}), "tab", report.make_stamp("smoke", {"value": 0}), folder=folder)
+    assert [s["cached"] for s in figures.plan("quick")] == [True, False]
+    assert figures.main(["--profile", "quick"]) == 0
+    assert "profile=quick" in (folder / "tab.csv").read_text().splitlines()[0]
+    assert [s["cached"] for s in figures.plan("quick")] == [True, True]
+    (folder / "tab.md").unlink()
+    assert [s["cached"] for s in figures.plan("quick")] == [True, False]
+
+
+def test_stamps_are_read_back_from_every_kind_of_output(tmp_path):
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from cutslib import report
+
+    stamp = report.make_stamp("quick", {"a": 1}, commit="abc1234")
+    fig = plt.figure(figsize=(1, 1))
+    paths = report.save_figure(fig, "f", stamp, folder=tmp_path) + report.save_table(
+        pd.DataFrame({"x": [1]}), "t", stamp, folder=tmp_path, title="T (a)")
+    plt.close(fig)
+    assert {p.suffix for p in paths} == {".png", ".pdf", ".csv", ".md"}
+    assert all(figures._stamp_of(p) == stamp.text for p in paths), [figures._stamp_of(p) for p in paths]
+
+
+def test_make_test_notebooks_leaves_figures_untouched(tmp_path):
+    """`make test` runs the notebooks under nbval with CUTS_FIGURES_DIR pointing at a temporary folder: a notebook
+    that saves a figure there leaves the project's figures/ as it was."""
+    import subprocess
+
+    root = figures.PROJECT_ROOT
+    nb = tmp_path / "saves.ipynb"
+    _notebook(nb, "import os, matplotlib.pyplot as plt\nfrom cutslib import report\n"
+                  f"open({str(tmp_path / 'where.txt')!r}, 'w').write(str(report.figures_dir()))\n"
+                  "report.save_figure(plt.figure(figsize=(1, 1)), 'fig_nbval_probe', report.make_stamp('smoke'))")
+    before = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in (root / "figures").rglob("*")}
+    run = subprocess.run(["make", "-s", "-C", str(root), "-o", ".venv/.installed", "test-notebooks",
+                          f"NBVAL_NOTEBOOKS={nb}", "PYTEST_ARGS=-q"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    where = Path((tmp_path / "where.txt").read_text())
+    assert where.resolve() != (root / "figures").resolve() and not where.exists(), where  # a temporary folder, removed
+    after = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in (root / "figures").rglob("*")}
+    assert after == before
