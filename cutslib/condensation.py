@@ -7,7 +7,8 @@ The pipeline is Multiscale PHATE's, as CUTS uses it (``../shared/spec/METHOD.md`
 2. :func:`condense_points` -- repeatedly diffuse the points with a shrinking-to-nothing eps-ball kernel and
    merge the points that come closer than a threshold, until one point is left. Every step is a partition.
 3. Salient levels -- steps where the total movement (the *gradient*) reaches a new minimum.
-4. :func:`persistent_structures` -- one multi-class map of the clusters that persist across levels.
+4. :func:`persistent_structures` -- one multi-class map of the clusters that persist across levels (the
+   2024 rule, :func:`persistent_map`, or the 2023 rule, :func:`persistent_map_2023`).
 
 It gives the same partitions as the reference (``multiscale_phate``, the test oracle) but never builds an
 N x N matrix: kernels come from kd-tree ball queries and are sparse, merges are connected components.
@@ -328,27 +329,101 @@ def coarse_grain(x, n_groups=N_PARTITIONS, seed=0, n_top=100) -> np.ndarray:
     return rank[groups]
 
 
-def persistent_structures(cond: Condensation, shape, min_area: float = 0.01, min_persistence: int = 2):
-    """One multi-class (H, W) map of the clusters that persist across the salient levels.
+def persistent_structures(cond: Condensation, shape, rule: str = "2024", **options) -> np.ndarray:
+    """One multi-class (H, W) map of the clusters that persist across the salient levels of ``cond``.
 
-    A cluster id's persistence is the number of salient levels it appears in. Ids covering less than
-    ``min_area`` of the image (at their largest) or with persistence below ``min_persistence`` are dropped;
-    the rest are painted largest first, each at the level where it is largest. Unpainted pixels are -1.
+    ``rule`` is "2024" (:func:`persistent_map`, "CUTS + diffusion (persistent)") or "2023"
+    (:func:`persistent_map_2023`, the rule behind the 2023 table); ``options`` go to that function.
     """
     shape = tuple(int(s) for s in shape)
     if len(shape) != 2 or shape[0] * shape[1] != cond.n_points:
         raise ValueError(f"shape {shape} does not match the {cond.n_points} condensed points")
-    out = np.full(cond.n_points, -1, dtype=np.int64)
-    if not cond.levels:
-        return out.reshape(shape)
-    maps = np.stack([cond.labels(level) for level in cond.levels])  # (L, N)
-    n_ids = int(maps.max()) + 1
-    areas = np.stack([np.bincount(m, minlength=n_ids) for m in maps])  # (L, n_ids)
-    persistence = (areas > 0).sum(axis=0)
-    best_level = areas.argmax(axis=0)  # finest level where the id is largest
-    best_area = areas.max(axis=0)
-    keep = (persistence >= min_persistence) & (best_area >= min_area * cond.n_points)
-    ids = np.flatnonzero(keep)
-    for i in ids[np.argsort(-best_area[ids], kind="stable")]:
+    if rule not in PERSISTENT_RULES:
+        raise ValueError(f"unknown persistent rule {rule!r}; choose one of {sorted(PERSISTENT_RULES)}")
+    levels = np.stack([cond.labels(level).reshape(shape) for level in cond.levels]) if cond.levels else \
+        np.zeros((0, *shape), np.int64)
+    return PERSISTENT_RULES[rule](levels, **options)
+
+
+def _check_levels(levels) -> np.ndarray:
+    """(L, N) int64 view of an (L, H, W) stack of non-negative label maps, fine to coarse."""
+    levels = np.asarray(levels)
+    if levels.ndim != 3 or levels.dtype.kind not in "iu":
+        raise ValueError(f"levels must be an integer (L, H, W) stack, got {levels.dtype} of shape "
+                         f"{levels.shape}")
+    if levels.size and levels.min() < 0:
+        raise ValueError("levels must hold non-negative cluster ids")
+    return levels.reshape(len(levels), levels.shape[1] * levels.shape[2]).astype(np.int64)
+
+
+def _paint(maps, ids, best_level, shape) -> np.ndarray:
+    """Paint each id, in the given order, with its pixels at its best level, onto a canvas of zeros."""
+    out = np.zeros(maps.shape[1], dtype=np.int64)
+    for i in ids:
         out[maps[best_level[i]] == i] = i
     return out.reshape(shape)
+
+
+def persistent_map(levels, min_area: float = 0.01, min_persistence: int = 2) -> np.ndarray:
+    """The 2024 persistent rule, as the reference applies it, on the salient levels (L, H, W), fine to coarse.
+
+    - The coarsest level is left out: only the other levels are counted and searched.
+    - An id's persistence is the number of those levels it appears in. Its area is its pixel count at the
+      finest of them where that count is largest, and that level is its best level.
+    - Ids with an area below ``min_area`` of the image or a persistence below ``min_persistence`` are dropped.
+    - The rest are sorted by area, largest first (ties: higher persistence, then smaller id, first) and
+      painted in that order onto a canvas of zeros, each with its pixels at its best level, so that later
+      (smaller) ids overwrite earlier ones. Unpainted pixels stay 0, like cluster 0; a single salient
+      level leaves nothing to count, and the map is all zeros.
+    """
+    maps = _check_levels(levels)[:-1]
+    shape = np.shape(levels)[1:]
+    if not len(maps):
+        return np.zeros(shape, dtype=np.int64)
+    areas = np.stack([np.bincount(m, minlength=int(maps.max()) + 1) for m in maps])  # (L - 1, n_ids)
+    persistence = (areas > 0).sum(axis=0)
+    best_level = areas.argmax(axis=0)  # the finest level where the id is largest
+    best_area = areas.max(axis=0)
+    ids = np.flatnonzero((persistence >= min_persistence) & (best_area >= min_area * maps.shape[1]))
+    order = ids[np.lexsort((ids, -persistence[ids], -best_area[ids]))]
+    return _paint(maps, order, best_level, shape)
+
+
+def persistent_map_2023(levels, tolerance: float = 0.01) -> np.ndarray:
+    """The 2023 persistent rule (the one behind the 2023 table) on the salient levels (L, H, W), fine to coarse.
+
+    - Walk the levels fine to coarse, except the coarsest. An id is stable at a level if it is present there
+      and the pixels whose membership in it differs between that level and the next number at most
+      ``tolerance`` of its size at that level.
+    - Its persistence is its longest run of consecutive stable levels; its best level is the level where
+      that run (the first, if several are as long) reaches its length. An id that is never stable has
+      persistence 0 and takes the coarsest salient level (where it may be absent, and then paints nothing).
+    - There is no area threshold. The ids of the walked levels are sorted by persistence, lowest first (ties:
+      larger at its best level first, then smaller id) and painted in that order onto a canvas of zeros,
+      later ids overwriting: the most persistent ids end on top.
+    """
+    maps = _check_levels(levels)
+    shape = np.shape(levels)[1:]
+    if len(maps) < 2:
+        return np.zeros(shape, dtype=np.int64)
+    n_ids = int(maps.max()) + 1
+    size = np.stack([np.bincount(m, minlength=n_ids) for m in maps])  # (L, n_ids)
+    persistence = np.zeros(n_ids, np.int64)
+    best_level = np.full(n_ids, len(maps) - 1)
+    run = np.zeros(n_ids, np.int64)
+    for level in range(len(maps) - 1):
+        here, after = maps[level], maps[level + 1]
+        kept = np.bincount(here[here == after], minlength=n_ids)  # pixels in the id at both levels
+        changed = size[level] + size[level + 1] - 2 * kept
+        stable = (size[level] > 0) & (changed <= tolerance * size[level])
+        run = np.where(stable, run + 1, 0)
+        longer = run > persistence
+        persistence[longer], best_level[longer] = run[longer], level
+    ids = np.flatnonzero(size[:-1].any(axis=0))
+    area = size[best_level[ids], ids]
+    order = ids[np.lexsort((ids, -area, persistence[ids]))]
+    return _paint(maps, order, best_level, shape)
+
+
+#: The persistent rules by name: "2024" (CUTS + diffusion (persistent)) and "2023".
+PERSISTENT_RULES = {"2024": persistent_map, "2023": persistent_map_2023}

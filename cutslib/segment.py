@@ -5,7 +5,8 @@ One ``<id>.npz`` per image holds:
 - ``levels`` int32 (L, H, W): the label map of each salient level, fine to coarse (ids are the smallest
   pixel index of each cluster, row-major, so they are stable across levels);
 - ``level_steps`` (L,): the condensation step of each level;
-- ``persistent`` int32 (H, W): "CUTS + diffusion (persistent)" (-1 where no persistent structure);
+- ``persistent`` int32 (H, W): "CUTS + diffusion (persistent)", the 2024 rule (0 where no persistent structure);
+- ``persistent2023`` int32 (H, W): the same from the 2023 persistent rule;
 - ``kmeans`` int32 (H, W): "CUTS + k-means" (spectral k-means, 10 clusters);
 - ``n_clusters`` (n_steps,) and ``gradient`` (n_steps - 1,) of the condensation.
 
@@ -24,8 +25,8 @@ from cutslib import cache
 from cutslib.clustering import spectral_kmeans
 from cutslib.condensation import KNN, condense, persistent_structures
 
-VERSION = 1  # bump when the outputs change, so old caches are not reused
-KEYS = ("levels", "level_steps", "persistent", "kmeans", "n_clusters", "gradient")
+VERSION = 2  # bump when the outputs change, so old caches are not reused
+KEYS = ("levels", "level_steps", "persistent", "persistent2023", "kmeans", "n_clusters", "gradient")
 
 
 def segment_image(latents, seed: int = 0) -> dict:
@@ -41,6 +42,7 @@ def segment_image(latents, seed: int = 0) -> dict:
         "levels": np.stack(levels).astype(np.int32) if levels else np.zeros((0, h, w), np.int32),
         "level_steps": np.asarray(cond.levels, dtype=np.int64),
         "persistent": persistent_structures(cond, (h, w)).astype(np.int32),
+        "persistent2023": persistent_structures(cond, (h, w), rule="2023").astype(np.int32),
         "kmeans": spectral_kmeans(flat, n_clusters=10, seed=seed).reshape(h, w).astype(np.int32),
         "n_clusters": np.asarray(cond.n_clusters, dtype=np.int64),
         "gradient": np.asarray(cond.gradient, dtype=np.float64),

@@ -102,18 +102,81 @@ def test_persistent_structures_on_a_hand_made_hierarchy():
     assert cond.levels == [1, 3, 5]
     assert np.array_equal(cond.labels(3), middle.ravel())
 
-    # id 0 (persistence 3) is largest at level 5 and painted first; id 10 and the block (persistence 2)
-    # are painted over it; the lone pixel (persistence 1, 1 px) is dropped and covered by id 10
+    # the coarsest level (5) is left out: ids 0, 10 and the block appear in levels 1 and 3 (persistence 2)
+    # and are painted largest first (id 10 at level 3, where it has 200 px), the block last; the lone pixel
+    # (persistence 1, 1 px) is dropped and covered by id 10
     expected = np.where(left, 0, 10)
     expected[block] = 300
     assert np.array_equal(C.persistent_structures(cond, (h, w)), expected)
+    assert np.array_equal(C.persistent_structures(cond, (h, w), rule="2024"), expected)
 
-    # a larger minimum area drops the block (25 px < 40 px): it keeps id 0, painted underneath
+    # a larger minimum area drops the block (25 px < 40 px): its pixels keep id 0, painted underneath
     assert np.array_equal(C.persistent_structures(cond, (h, w), min_area=0.1), np.where(left, 0, 10))
-    # nothing persists over 4 levels
-    assert np.all(C.persistent_structures(cond, (h, w), min_persistence=4) == -1)
+    # nothing persists over 3 of the 2 counted levels: the canvas of zeros is all that is left
+    assert np.array_equal(C.persistent_structures(cond, (h, w), min_persistence=3), np.zeros((h, w)))
     with pytest.raises(ValueError, match="does not match"):
         C.persistent_structures(cond, (10, 10))
+    with pytest.raises(ValueError, match="unknown persistent rule"):
+        C.persistent_structures(cond, (h, w), rule="1999")
+
+
+def _stack(*rows, shape=None):
+    """An (L, H, W) stack of label maps from one flat list of ids per level."""
+    levels = np.array(rows)
+    return levels.reshape(len(rows), *(shape or (1, levels.shape[1])))
+
+
+def test_2024_rule_leaves_out_the_coarsest_level():
+    # two levels: only the finer one is counted, so no id reaches persistence 2 (counting the coarsest
+    # level would keep ids 1 and 3); nothing is painted and the canvas is zeros, not -1
+    levels = _stack([1, 1, 2, 3, 4], [1, 1, 1, 3, 3])
+    assert np.array_equal(C.persistent_map(levels), np.zeros((1, 5)))
+    assert np.array_equal(C.persistent_map(levels, min_persistence=1), [[1, 1, 2, 3, 4]])
+    assert np.array_equal(C.persistent_map(levels[:1], min_persistence=1), np.zeros((1, 5)))
+    assert C.persistent_map(np.zeros((0, 2, 3), int)).shape == (2, 3)
+
+
+def test_2024_rule_breaks_area_ties_by_persistence():
+    # ids 5, 9 (persistence 3) and 6 (persistence 2) all have 8 px at their best level; 5 and 9 are painted
+    # first, then 6 on top: [5, 6, 6, 9] (lowest persistence first would give [5, 5, 9, 9])
+    levels = _stack([5, 5, 9, 9], [5, 6, 6, 9], [5, 6, 6, 9], [5, 5, 5, 5])
+    levels = np.repeat(levels, 2, axis=1)  # 2 x 4 maps: 8 px in two columns
+    assert np.array_equal(C.persistent_map(levels), np.repeat([[5, 6, 6, 9]], 2, axis=0))
+    with pytest.raises(ValueError, match="non-negative"):
+        C.persistent_map(levels - 6)
+    with pytest.raises(ValueError, match=r"\(L, H, W\)"):
+        C.persistent_map(levels[0])
+
+
+def test_2023_rule_puts_the_most_persistent_on_top():
+    levels = _stack([0, 0, 0, 3, 3, 3, 6, 6, 6, 9, 9, 9],
+                    [0, 0, 0, 3, 3, 3, 6, 6, 6, 9, 9, 9],
+                    [0, 0, 0, 3, 3, 3, 6, 6, 6, 6, 6, 6],  # 9 joins 6
+                    [0, 0, 0, 3, 3, 3, 6, 6, 6, 6, 6, 6],
+                    [0, 0, 0, 0, 0, 0, 6, 6, 6, 6, 6, 6],  # 3 joins 0
+                    [0] * 12)                               # the coarsest level, not walked
+    # stable levels (same pixels at the next level): id 0 at 0-2 and id 3 at 0-2 (persistence 3, best level 2),
+    # id 6 at 0 and 2-3 (longest run 2, reached at level 3), id 9 at 0 (persistence 1, best level 0).
+    # Painted by persistence, lowest first: 9, then 6 over it, then 0 and 3
+    assert np.array_equal(C.persistent_map_2023(levels), [[0, 0, 0, 3, 3, 3, 6, 6, 6, 6, 6, 6]])
+    # the 2024 rule paints the smaller id 9 on top of id 6 instead
+    assert np.array_equal(C.persistent_map(levels), [[0, 0, 0, 3, 3, 3, 6, 6, 6, 9, 9, 9]])
+    assert np.array_equal(C.persistent_map_2023(levels[:1]), np.zeros((1, 12)))
+
+
+def test_2023_rule_tolerance_and_never_stable_ids():
+    # 200 px: id 1 has 150 px, then gains 1 px (within 1% of 150), then 2 more (above 1% of 151); id 150 the rest
+    levels = _stack([1] * 150 + [150] * 50, [1] * 151 + [150] * 49, [1] * 153 + [150] * 47, [1] * 200,
+                    shape=(10, 20))
+    # id 1 is stable at level 0 only (best level 0); id 150 never (it would take the coarsest level, where it is
+    # absent, and paints nothing): id 1's 150 px over the canvas of zeros
+    expected = np.array([1] * 150 + [0] * 50).reshape(10, 20)
+    assert np.array_equal(C.persistent_map_2023(levels), expected)
+    # 2%: id 1 is stable at levels 0-1 (best level 1, 151 px), id 150 at level 0 (1 px <= 1 px): 150 under 1
+    expected = np.array([1] * 151 + [150] * 49).reshape(10, 20)
+    assert np.array_equal(C.persistent_map_2023(levels, tolerance=0.02), expected)
+    # 0: nothing is ever stable; both ids take the coarsest level, where id 1 covers everything
+    assert np.array_equal(C.persistent_map_2023(levels, tolerance=0), np.ones((10, 20)))
 
 
 def test_partitioned_path_on_duplicated_rows(retina_embeddings):

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from cutslib import segment
+from cutslib.condensation import persistent_map, persistent_map_2023
 from cutslib.cli import main
 from cutslib.data import load
 from cutslib.model import CUTSNet
@@ -32,8 +33,9 @@ def test_segment_image_outputs(latents):
         assert len(np.unique(coarse)) <= len(np.unique(fine))
     assert np.array_equal(out["n_clusters"][steps], [len(np.unique(m)) for m in levels])
     assert len(out["gradient"]) == len(out["n_clusters"]) - 1
-    painted = out["persistent"][out["persistent"] >= 0]
-    assert painted.size > 0 and set(np.unique(painted)) <= set(np.unique(levels))
+    for key, rule in (("persistent", persistent_map), ("persistent2023", persistent_map_2023)):
+        assert out[key].dtype == np.int32 and np.array_equal(out[key], rule(levels))
+        assert set(np.unique(out[key])) <= set(np.unique(levels)) | {0}
     assert out["kmeans"].shape == (24, 24) and len(np.unique(out["kmeans"])) == 10
 
 
