@@ -8,7 +8,8 @@ Per image and per step (METHOD.md, "Sampling"):
   ``[h-5, h+5) x [w-5, w+5)``, restricted to admissible pixels (so every candidate has a full 5x5 patch) and
   never the anchor itself. The first candidate whose patch has SSIM > 0.5 with the anchor's patch is the
   positive. All candidates' SSIMs are computed at once; "first" is the first passing one in draw order, which
-  is what a sequential search would return.
+  is what a sequential search would return. (The 2023 training, ``choose="best"``: among up to 10 candidates,
+  the passing one with the highest SSIM.)
 * If none passes, the positive is the diagonal neighbour one step toward the image centre,
   ``(h + dh, w + dw)`` with ``dh = +1`` if ``h < (H-1)/2`` else ``-1`` (same for w). The step is never zero,
   so the fallback is never the anchor, and the anchor itself is left untouched.
@@ -138,8 +139,13 @@ def fallback_positives(anchors: torch.Tensor, height: int, width: int) -> torch.
 
 
 def sample_pairs(images: torch.Tensor, generator: torch.Generator, n_anchors: int = 8, n_candidates: int = 20,
-                 threshold: float = 0.5) -> Pairs:
-    """Anchors and their positives for a batch of images (B, C, H, W); see the module docstring."""
+                 threshold: float = 0.5, choose: str = "first") -> Pairs:
+    """Anchors and their positives for a batch of images (B, C, H, W); see the module docstring.
+
+    ``choose``: "first" passing candidate in draw order (2024) or the passing one with the "best" SSIM (2023).
+    """
+    if choose not in ("first", "best"):
+        raise ValueError(f"choose must be 'first' or 'best', got {choose!r}")
     b, c, h, w = images.shape
     anchors = sample_anchors(b, h, w, n_anchors, generator)
     candidates = candidate_offsets(anchors, h, w, n_candidates, generator)  # (B, S, K, 2)
@@ -149,7 +155,10 @@ def sample_pairs(images: torch.Tensor, generator: torch.Generator, n_anchors: in
         candidate_patches = extract_patches(images, candidates.reshape(b, -1, 2)).reshape(b, n_anchors, k, c, 5, 5)
         scores = patch_ssim(anchor_patches[:, :, None], candidate_patches).cpu()  # (B, S, K)
     passed = scores > threshold
-    first = passed.to(torch.uint8).argmax(-1)  # index of the first passing candidate (0 if none passes)
+    if choose == "first":
+        first = passed.to(torch.uint8).argmax(-1)  # index of the first passing candidate (0 if none passes)
+    else:
+        first = scores.masked_fill(~passed, float("-inf")).argmax(-1)  # the passing one with the highest SSIM
     found = passed.any(-1)
     chosen = candidates.gather(2, first[..., None, None].expand(-1, -1, 1, 2)).squeeze(2)
     positives = torch.where(found[..., None], chosen, fallback_positives(anchors, h, w))

@@ -31,13 +31,17 @@ import torch
 from tqdm.auto import tqdm
 
 from cutslib import cache
-from cutslib.losses import nt_xent, patch_mse, total_loss
+from cutslib.losses import CONTRASTIVE, patch_mse, total_loss
 from cutslib.model import MIN_IMAGE_SIZE, CUTSNet
 from cutslib.sampling import extract_patches, gather_pixels, sample_pairs
 
 VAL_SEED_OFFSET = 1_000_003  # the validation sampler's seed is seed + this, re-seeded every epoch
 LOG_COLUMNS = ("epoch", "lr", "train_loss", "train_contrastive", "train_reconstruction",
                "val_loss", "val_contrastive", "val_reconstruction", "seconds", "best")
+
+
+CHOICES = {"forward": ("dense", "windowed"), "contrastive": ("ntxent", "ratio2023"), "positive": ("first", "best"),
+           "schedule": ("warmup_cosine", "constant")}
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,16 @@ class TrainConfig:
     ssim_threshold: float = 0.5
     temperature: float = 0.1
     lam: float = 0.001
+    # "dense": the encoder runs on whole images; "windowed": only on the receptive fields of the sampled pixels
+    forward: str = "dense"
+    # "ntxent": the 2024 loss (rows of the 2S x 2S matrix); "ratio2023": the 2023 single ratio over S x S
+    contrastive: str = "ntxent"
+    # which candidate becomes the positive: "first" to pass the SSIM threshold (2024) or the "best" SSIM (2023)
+    positive: str = "first"
+    # "warmup_cosine" (2024) or "constant" (2023)
+    schedule: str = "warmup_cosine"
+    # stop when the validation loss has not improved for this many epochs (None: never; the 2023 code: 10)
+    patience: int | None = None
 
     def __post_init__(self):
         if self.epochs < 1 or not 0 <= self.warmup_epochs < self.epochs:
@@ -68,11 +82,33 @@ class TrainConfig:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if not 0 <= self.lam <= 1:
             raise ValueError(f"lam must be in [0, 1], got {self.lam}")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be None or >= 1, got {self.patience}")
 
 
-# quick: 5 epochs (1 warm-up epoch, then cosine to 0). Retina on the shared 2-core CPU: ~6.5 min wall while
-# other jobs ran (~30 s of CPU time per epoch, so roughly 2-3 min on an idle 2-core machine).
-PROFILES = {"paper": TrainConfig(), "quick": TrainConfig(epochs=5, warmup_epochs=1)}
+# smoke: the notebooks' defaults under nbval (one short epoch). quick: 5 epochs (1 warm-up epoch, then cosine to
+# 0), the CLI's default. paper: METHOD.md's 2024 settings, dense. fast: the same settings with the windowed
+# forward (BatchNorm statistics from the windows). arxiv2023: METHOD.md's "2023 training", which made the
+# numbers in paper_table1.csv (S = 16, lambda 0.01, tau 0.5, ratio loss, best-SSIM positive among 10, constant
+# lr, early stopping with patience 10).
+PROFILES = {
+    "smoke": TrainConfig(epochs=1, warmup_epochs=0, min_samples_per_epoch=16),
+    "quick": TrainConfig(epochs=5, warmup_epochs=1),
+    "paper": TrainConfig(),
+    "fast": TrainConfig(forward="windowed"),
+    "arxiv2023": TrainConfig(warmup_epochs=0, n_anchors=16, n_candidates=10, temperature=0.5, lam=0.01,
+                             contrastive="ratio2023", positive="best", schedule="constant", patience=10),
+}
+# The seeds each profile reports (mean +- std over them); others use the paper's 1, 2, 3.
+PROFILE_SEEDS = {"arxiv2023": (2021, 2022, 2023)}
+
+
+def profile_seeds(profile: str) -> tuple[int, ...]:
+    """The seeds a profile's numbers are averaged over (the 2023 code used 2021-2023; the 2024 code 1-3)."""
+    return PROFILE_SEEDS.get(profile, (1, 2, 3))
 
 
 def resolve_config(config: str | TrainConfig | dict) -> TrainConfig:
@@ -140,15 +176,35 @@ def epoch_order(n_train: int, n_samples: int, generator: torch.Generator) -> tor
     return torch.cat([torch.randperm(n_train, generator=generator) for _ in range(n_perms)])[:n_samples]
 
 
-def step_losses(model: CUTSNet, images: torch.Tensor, generator: torch.Generator, cfg: TrainConfig):
-    """(total, contrastive, reconstruction) losses of one batch of images (B, C, H, W)."""
-    pairs = sample_pairs(images, generator, cfg.n_anchors, cfg.n_candidates, cfg.ssim_threshold)
-    latents = model(images)
-    # one gather for both sets, so the backward pass scatters into one dense gradient instead of two
-    z_anchor, z_positive = gather_pixels(latents, torch.cat([pairs.anchors, pairs.positives], 1)).chunk(2, dim=1)
-    con = nt_xent(z_anchor, z_positive, cfg.temperature)
+def step_losses(model: CUTSNet, images: torch.Tensor, generator: torch.Generator, cfg: TrainConfig,
+                windowed: bool | None = None):
+    """(total, contrastive, reconstruction) losses of one batch of images (B, C, H, W).
+
+    ``windowed`` (default: ``cfg.forward == "windowed"``) computes only the sampled pixels' latents, from their
+    receptive fields (:meth:`cutslib.model.Encoder.windowed`); otherwise the encoder runs on whole images.
+    """
+    pairs = sample_pairs(images, generator, cfg.n_anchors, cfg.n_candidates, cfg.ssim_threshold, cfg.positive)
+    coords = torch.cat([pairs.anchors, pairs.positives], 1)
+    if windowed if windowed is not None else cfg.forward == "windowed":
+        latents = model.encoder.windowed(images, coords)
+    else:
+        # one gather for both sets, so the backward pass scatters into one dense gradient instead of two
+        latents = gather_pixels(model(images), coords)
+    z_anchor, z_positive = latents.chunk(2, dim=1)
+    con = CONTRASTIVE[cfg.contrastive](z_anchor, z_positive, cfg.temperature)
     rec = patch_mse(model.head(z_anchor), extract_patches(images, pairs.anchors))
     return total_loss(con, rec, cfg.lam), con, rec
+
+
+def finished(log: list[dict], cfg: TrainConfig) -> bool:
+    """Whether a run with this log is done: all epochs, or (with ``cfg.patience``) early-stopped because the
+    validation loss has not improved for ``patience`` epochs."""
+    if len(log) >= cfg.epochs:
+        return True
+    if cfg.patience is None or not log:
+        return False
+    best_epoch = max((row["epoch"] for row in log if row["best"]), default=0)
+    return log[-1]["epoch"] - best_epoch >= cfg.patience
 
 
 class Trainer:
@@ -170,7 +226,9 @@ class Trainer:
         cosine = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=cfg.epochs - cfg.warmup_epochs,
                                                             eta_min=0.0)
         self.scheduler = cosine
-        if cfg.warmup_epochs:
+        if cfg.schedule == "constant":
+            self.scheduler = torch.optim.lr_scheduler.ConstantLR(self.optimizer, factor=1.0, total_iters=0)
+        elif cfg.warmup_epochs:
             warmup = torch.optim.lr_scheduler.LinearLR(self.optimizer, start_factor=cfg.warmup_start_lr / cfg.lr,
                                                        end_factor=1.0, total_iters=cfg.warmup_epochs)
             self.scheduler = torch.optim.lr_scheduler.SequentialLR(self.optimizer, [warmup, cosine],
@@ -203,7 +261,8 @@ class Trainer:
         generator = torch.Generator().manual_seed(self.seed + VAL_SEED_OFFSET)
         sums = torch.zeros(3, dtype=torch.float64)
         for images in self.val_images.split(self.cfg.batch_size):
-            losses = step_losses(self.model, images, generator, self.cfg)
+            # windowed in eval mode equals the dense encoder (to round-off), so validation is windowed always
+            losses = step_losses(self.model, images, generator, self.cfg, windowed=True)
             sums += torch.stack([x.double().cpu() for x in losses]) * len(images)
         return dict(zip(("loss", "contrastive", "reconstruction"), (sums / len(self.val_images)).tolist()))
 
@@ -287,7 +346,7 @@ def train(dataset, seed: int, config: str | TrainConfig | dict = "quick", progre
     folder = cache.run_dir("train", dataset.name, seed, run_settings(dataset, cfg))
     best_path, last_path = folder / "best.pt", folder / "last.pt"
     state = load_torch(last_path) if last_path.exists() else None
-    if state is not None and state["epoch"] >= cfg.epochs and best_path.exists():
+    if state is not None and finished(state["log"], cfg) and best_path.exists():
         return best_path
 
     train_idx, val_idx = split_indices(len(images), seed, cfg.val_fraction)
@@ -297,7 +356,7 @@ def train(dataset, seed: int, config: str | TrainConfig | dict = "quick", progre
     bar = tqdm(total=cfg.epochs, initial=trainer.epoch, desc=f"train {dataset.name} seed {seed}",
                unit="epoch", disable=not progress)
     with bar:
-        while trainer.epoch < cfg.epochs:
+        while not finished(trainer.log, cfg):
             row = trainer.run_epoch()
             if row["best"]:
                 save_torch(trainer.best_checkpoint(), best_path)

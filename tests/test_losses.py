@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from cutslib.losses import nt_xent, patch_mse, total_loss
+from cutslib.losses import nt_xent, patch_mse, ratio_contrastive_2023, total_loss
 
 
 def direct_nt_xent(anchors, positives, tau):
@@ -61,3 +61,25 @@ def test_bad_loss_inputs():
         patch_mse(torch.zeros(3), torch.zeros(4))
     with pytest.raises(ValueError, match=r"\(B, S, D\)"):
         nt_xent(torch.zeros(2, 3, 4), torch.zeros(2, 2, 4))
+
+
+def test_ratio_contrastive_2023_matches_the_direct_formula():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(3, 4, 5, generator=g, dtype=torch.float64)
+    p = torch.randn(3, 4, 5, generator=g, dtype=torch.float64)
+    for tau in (0.5, 0.1):
+        per_image = []
+        for ai, pi in zip(a, p):
+            ai, pi = ai / ai.norm(dim=1, keepdim=True), pi / pi.norm(dim=1, keepdim=True)
+            s = [[math.exp(float(ai[i] @ pi[j]) / tau) for j in range(4)] for i in range(4)]
+            matched = sum(s[i][i] for i in range(4))
+            others = sum(s[i][j] for i in range(4) for j in range(4) if i != j)
+            per_image.append(-math.log(matched / (others + 1e-7) + 1e-7))
+        assert ratio_contrastive_2023(a, p, tau).item() == pytest.approx(sum(per_image) / 3, rel=1e-10)
+    # anchors against positives only: the anchors' similarities among themselves do not enter
+    same = torch.tensor([[[1.0, 0.0], [1.0, 0.0]]], dtype=torch.float64)
+    ortho = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]], dtype=torch.float64)
+    expected = -math.log((math.e ** 2 + 1) / (math.e ** 2 + 1 + 1e-7) + 1e-7)  # s = [[1, 0], [1, 0]] / 0.5
+    assert ratio_contrastive_2023(same, ortho, 0.5).item() == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(ValueError, match="B, S, D"):
+        ratio_contrastive_2023(a, p[:, :3])

@@ -49,3 +49,53 @@ def test_receptive_field_is_17x17():
 def test_zero_channels_rejected():
     with pytest.raises(ValueError, match="in_channels"):
         CUTSNet(0)
+
+
+def dense_at(latents, coords):
+    return latents[torch.arange(len(coords))[:, None], :, coords[..., 0], coords[..., 1]]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_windowed_latents_equal_the_dense_encoder_in_eval_mode(channels):
+    torch.manual_seed(channels)
+    model = CUTSNet(channels).double()
+    model.train()
+    model(torch.rand(4, channels, 30, 30, dtype=torch.float64) * 2 - 1)  # non-trivial running statistics
+    model.eval()
+    images = torch.rand(2, channels, 40, 33, dtype=torch.float64) * 2 - 1
+    # corners, edges, near-edge, interior and the exact crop-shift boundaries (8 and H - 9)
+    points = [[0, 0], [0, 32], [39, 0], [39, 32], [0, 16], [20, 0], [39, 16], [20, 32], [3, 5], [8, 8],
+              [31, 24], [7, 25], [20, 16], [9, 9]]
+    coords = torch.tensor([points, points[::-1]])
+    with torch.no_grad():
+        expected = dense_at(model(images), coords)
+        got = model.encoder.windowed(images, coords)
+    assert got.shape == (2, len(points), 128)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+
+
+def test_windowed_is_exact_at_every_pixel_of_images_at_the_minimum_size():
+    torch.manual_seed(0)
+    model = CUTSNet(3).double().eval()
+    for h, w in ((17, 21), (26, 17)):
+        images = torch.rand(1, 3, h, w, dtype=torch.float64)
+        rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        coords = torch.stack([rows.flatten(), cols.flatten()], -1)[None]
+        with torch.no_grad():
+            torch.testing.assert_close(model.encoder.windowed(images, coords), dense_at(model(images), coords),
+                                       rtol=0, atol=1e-12)
+
+
+def test_windowed_training_mode_normalises_with_the_windows_statistics():
+    """The one named difference: in training mode BatchNorm's batch statistics come from the windows."""
+    torch.manual_seed(0)
+    model = CUTSNet(3).train()
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    coords = torch.tensor([[[16, 16], [3, 30]], [[10, 12], [31, 0]]])
+    windowed = model.encoder.windowed(images, coords)
+    dense = dense_at(model(images), coords)
+    assert (windowed - dense).abs().max() > 1e-3
+    windowed.sum().backward()  # gradients reach every layer
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder.parameters())
+    with pytest.raises(ValueError, match="outside"):
+        model.encoder.windowed(images, torch.tensor([[[32, 0]], [[0, 0]]]))

@@ -110,3 +110,34 @@ def test_same_generator_seed_gives_same_pairs(retina_batch):
     first = sample_pairs(retina_batch, torch.Generator().manual_seed(5))
     second = sample_pairs(retina_batch, torch.Generator().manual_seed(5))
     assert torch.equal(first.anchors, second.anchors) and torch.equal(first.positives, second.positives)
+
+
+def test_best_choice_takes_the_highest_passing_ssim_among_the_same_candidates(retina_batch):
+    """The 2023 rule, against a direct search over the very candidates the sampler drew."""
+    from cutslib.sampling import candidate_offsets, sample_anchors
+
+    b, c, h, w = retina_batch.shape
+    pairs = sample_pairs(retina_batch, torch.Generator().manual_seed(3), 16, 10, choose="best")
+    first = sample_pairs(retina_batch, torch.Generator().manual_seed(3), 16, 10, choose="first")
+    g = torch.Generator().manual_seed(3)
+    anchors = sample_anchors(b, h, w, 16, g)
+    candidates = candidate_offsets(anchors, h, w, 10, g)
+    assert torch.equal(pairs.anchors, anchors) and torch.equal(first.anchors, anchors)
+    n_differ = 0
+    for i in range(b):
+        for s in range(16):
+            ref = extract_patches(retina_batch[i:i + 1], anchors[i:i + 1, s:s + 1])
+            scores = [float(patch_ssim(ref, extract_patches(retina_batch[i:i + 1], candidates[i:i + 1, s, k:k + 1])))
+                      for k in range(candidates.shape[2])]
+            passing = [k for k, v in enumerate(scores) if v > 0.5]
+            if not passing:
+                assert pairs.fallback[i, s] and first.fallback[i, s]
+                continue
+            best = max(passing, key=lambda k: scores[k])
+            assert pairs.positives[i, s].tolist() == candidates[i, s, best].tolist()
+            assert first.positives[i, s].tolist() == candidates[i, s, passing[0]].tolist()
+            assert pairs.ssim[i, s] == pytest.approx(scores[best], abs=1e-6)
+            n_differ += best != passing[0]
+    assert n_differ > 0  # the two rules really differ on real images
+    with pytest.raises(ValueError, match="choose"):
+        sample_pairs(retina_batch, torch.Generator(), choose="random")

@@ -19,7 +19,9 @@ from cutslib.train import (
     TrainConfig,
     Trainer,
     epoch_order,
+    finished,
     load_torch,
+    profile_seeds,
     split_indices,
     train,
 )
@@ -192,3 +194,87 @@ def test_cli_rejects_an_empty_folder(command, tmp_path, capsys):
     empty.mkdir()
     assert cuts_main([command, "--images", str(empty), "--seed", "1"]) == 2
     assert "no images" in capsys.readouterr().err
+
+
+TINY_WINDOWED = TrainConfig(epochs=3, warmup_epochs=1, batch_size=4, min_samples_per_epoch=8, forward="windowed")
+
+
+def test_windowed_run_resumes_bit_identical_and_learns(crops, tmp_path, monkeypatch):
+    monkeypatch.setenv("CUTS_RESULTS_DIR", str(tmp_path / "straight"))
+    straight = train(crops, seed=1, config=TINY_WINDOWED, progress=False)
+
+    def interrupt_after_one(row):
+        if row["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setenv("CUTS_RESULTS_DIR", str(tmp_path / "resumed"))
+    with pytest.raises(KeyboardInterrupt):
+        train(crops, seed=1, config=TINY_WINDOWED, progress=False, on_epoch_end=interrupt_after_one)
+    resumed = train(crops, seed=1, config=TINY_WINDOWED, progress=False)
+    assert_same_weights(load_torch(straight.parent / "last.pt")["model"], load_torch(resumed.parent / "last.pt")["model"])
+    log = load_torch(resumed.parent / "last.pt")["log"]
+    assert log[-1]["train_reconstruction"] < log[0]["train_reconstruction"]
+
+
+def test_windowed_validation_equals_dense_validation(crops):
+    """Validation runs windowed (eval mode, so exact): its losses equal a dense validation's."""
+    from cutslib.train import step_losses
+
+    trainer = Trainer(crops.images[:4], crops.images[4:], seed=0, cfg=TINY, device="cpu")
+    trainer.train_epoch()
+    trainer.model.eval()
+    images = trainer.val_images
+    with torch.no_grad():
+        dense = step_losses(trainer.model, images, torch.Generator().manual_seed(5), TINY, windowed=False)
+        windowed = step_losses(trainer.model, images, torch.Generator().manual_seed(5), TINY, windowed=True)
+    torch.testing.assert_close(torch.stack(windowed), torch.stack(dense), rtol=1e-5, atol=1e-7)
+
+
+def test_arxiv2023_profile_is_methods_2023_training():
+    cfg = PROFILES["arxiv2023"]
+    assert (cfg.n_anchors, cfg.lam, cfg.temperature, cfg.n_candidates) == (16, 0.01, 0.5, 10)
+    assert (cfg.contrastive, cfg.positive, cfg.schedule, cfg.patience, cfg.forward) == (
+        "ratio2023", "best", "constant", 10, "dense")
+    assert profile_seeds("arxiv2023") == (2021, 2022, 2023) and profile_seeds("paper") == (1, 2, 3)
+    assert PROFILES["fast"] == TrainConfig(forward="windowed") and PROFILES["paper"].forward == "dense"
+    with pytest.raises(ValueError, match="contrastive must be one of"):
+        TrainConfig(contrastive="infonce")
+    with pytest.raises(ValueError, match="patience"):
+        TrainConfig(patience=0)
+
+
+def test_constant_schedule_keeps_the_learning_rate():
+    tiny_images = np.zeros((2, 17, 17, 1), np.float32)
+    trainer = Trainer(tiny_images, tiny_images, seed=0, cfg=PROFILES["arxiv2023"], device="cpu")
+    lrs = []
+    for _ in range(50):
+        lrs.append(trainer.optimizer.param_groups[0]["lr"])
+        trainer.optimizer.step()
+        trainer.scheduler.step()
+    assert lrs == [1e-3] * 50
+
+
+def test_early_stopping_after_patience_epochs_without_improvement():
+    cfg = TrainConfig(epochs=50, warmup_epochs=0, patience=3)
+    rows = lambda bests: [{"epoch": i + 1, "best": b} for i, b in enumerate(bests)]  # noqa: E731
+    assert not finished(rows([True, False, False]), cfg)
+    assert finished(rows([True, False, False, False]), cfg)
+    assert not finished(rows([True, False, False, True, False]), cfg)
+    assert finished(rows([False] * 3), cfg)  # never a finite validation loss
+    assert not finished(rows([True, False, False, False]), TrainConfig(epochs=50, warmup_epochs=0))
+    assert finished(rows([True] * 50), cfg)
+
+
+def test_early_stopped_run_ends_and_is_returned_from_the_cache(crops, tmp_path, monkeypatch):
+    """A run whose validation loss stops improving ends early and is then treated as finished."""
+    monkeypatch.setenv("CUTS_RESULTS_DIR", str(tmp_path))
+    cfg = TrainConfig(epochs=40, warmup_epochs=0, batch_size=4, min_samples_per_epoch=4, lr=0.3, patience=2,
+                      forward="windowed", schedule="constant")
+    best = train(crops, seed=1, config=cfg, progress=False)
+    log = load_torch(best.parent / "last.pt")["log"]
+    assert len(log) < 40 and finished(log, cfg)
+    best_epoch = max(r["epoch"] for r in log if r["best"])
+    assert log[-1]["epoch"] - best_epoch == 2
+    before = (best.parent / "last.pt").stat().st_mtime_ns
+    assert train(crops, seed=1, config=cfg, progress=False) == best
+    assert (best.parent / "last.pt").stat().st_mtime_ns == before
