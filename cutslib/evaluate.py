@@ -4,9 +4,10 @@
 >>> table = summarize(scores)           # mean +- std over seeds of the per-seed means, with the paper's values
 >>> print(format_summary(table))
 
-``scores`` is tidy: one row per image x method x protocol x metric x seed (columns ``dataset, seed, method,
-protocol, image_id, metric, value``); it is also written, atomically, to ``scores.csv`` in a cached folder per
-data set, seed and method, and all together to ``results/<dataset>/evaluation-<hash>.csv``.
+``scores`` is tidy: one row per image x method x protocol x metric x seed (columns ``dataset, profile, seed,
+method, protocol, image_id, metric, value``; ``profile`` names the Stage-1 training profile, see
+:func:`profile_name`); it is also written, atomically, to ``scores.csv`` in a cached folder per data set, seed
+and method, and all together to ``results/<dataset>/evaluation-<hash>.csv``.
 
 Protocols (the ``protocol`` column; see :mod:`cutslib.protocol`):
 
@@ -19,12 +20,14 @@ Protocols (the ``protocol`` column; see :mod:`cutslib.protocol`):
 
 Methods: the baselines of :mod:`cutslib.baselines`, ``unet_supervised`` (scored on its held-out test images
 only), and CUTS from Stage 2 (:func:`cutslib.segment.segment_dataset`): ``cuts_kmeans``,
-``cuts_diffusion_persistent``, ``cuts_diffusion_best_oracle`` (oracle over the salient levels) and
+``cuts_diffusion_persistent`` (the 2024 persistent rule), ``cuts_diffusion_persistent2023`` (the 2023 rule,
+on the same levels), ``cuts_diffusion_best_oracle`` (oracle over the salient levels) and
 ``cuts_diffusion_fixed_level`` (the label-free level choice :func:`cutslib.protocol.fixed_level`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 
@@ -34,13 +37,18 @@ import pandas as pd
 from cutslib import baselines, cache, metrics, protocol, unet
 from cutslib.data import n_first
 
-CUTS_METHODS = ("cuts_kmeans", "cuts_diffusion_persistent", "cuts_diffusion_best_oracle",
-                "cuts_diffusion_fixed_level")
+CUTS_METHODS = ("cuts_kmeans", "cuts_diffusion_persistent", "cuts_diffusion_persistent2023",
+                "cuts_diffusion_best_oracle", "cuts_diffusion_fixed_level")
+#: The Stage-2 map each single-map CUTS method scores (a key of :mod:`cutslib.segment`'s files).
+CUTS_MAPS = {"cuts_kmeans": "kmeans", "cuts_diffusion_persistent": "persistent",
+             "cuts_diffusion_persistent2023": "persistent2023"}
+#: Bump when a score changes for the same predictions (metric or protocol rules), so cached scores are redone.
+SCORING_VERSION = 2
 METHODS = (*baselines.UNSUPERVISED, "unet_supervised", *baselines.SAM_METHODS, *CUTS_METHODS)
 DEFAULT_METHODS = ("random", "watershed_otsu", "felzenszwalb", "slic", "dfc", "unet_supervised", *CUTS_METHODS)
 #: Methods whose output is already the foreground mask: scored as they are (protocol ``direct``).
 DIRECT = ("unet_supervised", *baselines.SAM_METHODS)
-COLUMNS = ["dataset", "seed", "method", "protocol", "image_id", "metric", "value"]
+COLUMNS = ["dataset", "profile", "seed", "method", "protocol", "image_id", "metric", "value"]
 
 #: Table 1 of the paper (2023 arXiv version), a copy of ../shared/spec/paper_table1.csv shipped with the package.
 PAPER_TABLE = Path(__file__).with_name("paper_table1.csv")
@@ -50,6 +58,8 @@ PAPER_DATASET = {"retina": "retina", "brain_ventricles": "brain_ventricles", "br
 #: Our (method, protocol) -> the paper's method, for the rows the paper reports.
 PAPER_ROWS = {(m, "label_hint"): m for m in ("random", "watershed_otsu", "felzenszwalb", "slic", "dfc",
                                               "cuts_kmeans", "cuts_diffusion_persistent")}
+# the paper's persistent row came from the 2023 code: both of our persistent rules stand beside it
+PAPER_ROWS[("cuts_diffusion_persistent2023", "label_hint")] = "cuts_diffusion_persistent"
 PAPER_ROWS |= {("cuts_diffusion_best_oracle", "oracle"): "cuts_diffusion_best_oracle",
                ("unet_supervised", "direct"): "unet_supervised", ("sam_point", "direct"): "sam_point",
                ("stego", "label_hint"): "stego", ("nnunet_supervised", "direct"): "nnunet_supervised"}
@@ -59,6 +69,18 @@ PAPER_METRICS = ("dice", "hausdorff", "ssim", "ergas", "rmse")
 def is_multiclass(dataset) -> bool:
     """True for data sets scored as multi-class label maps (annotations, or masks with more than 2 labels)."""
     return dataset.annotations is not None or (dataset.masks is not None and dataset.masks.max() > 1)
+
+
+def profile_name(config) -> str:
+    """The name of the Stage-1 profile ``config``: a profile's name as given, the name of the built-in profile
+    with exactly these settings, or ``custom-<settings hash>``."""
+    if isinstance(config, str):
+        return config
+    from cutslib.train import PROFILES, resolve_config
+
+    cfg = resolve_config(config)
+    named = [name for name, known in PROFILES.items() if known == cfg]
+    return named[0] if named else f"custom-{cache.settings_hash(dataclasses.asdict(cfg))}"
 
 
 def _truths(dataset, i: int) -> list[np.ndarray]:
@@ -101,10 +123,8 @@ def predictions(dataset, method: str, seed: int, config="quick", progress: bool 
         folder = segment.segment_dataset(dataset, seed, config=config, progress=progress, limit=n)
         for i, image_id in enumerate(dataset.ids[:n]):
             seg = segment.load_segmentation(folder, image_id)
-            if method == "cuts_kmeans":
-                yield i, np.asarray(seg["kmeans"])[None]
-            elif method == "cuts_diffusion_persistent":
-                yield i, np.asarray(seg["persistent"])[None]
+            if method in CUTS_MAPS:
+                yield i, np.asarray(seg[CUTS_MAPS[method]])[None]
             elif method == "cuts_diffusion_best_oracle":
                 yield i, _levels_or_persistent(seg)
             else:
@@ -152,16 +172,22 @@ def evaluate_method(dataset, method: str, seed: int, config="quick", progress: b
         raise ValueError(f"{dataset.name}: evaluation needs ground-truth masks (pass a mask folder)")
     settings = {"method": method, "config": str(config), "data": cache.images_digest(dataset, masks=True),
                 "limit": None if method == "unet_supervised" else limit,
-                "sam_checkpoint": str(sam_checkpoint) if method in baselines.SAM_METHODS else None}
+                "sam_checkpoint": str(sam_checkpoint) if method in baselines.SAM_METHODS else None,
+                "version": SCORING_VERSION}
+    if method in CUTS_METHODS:
+        from cutslib import segment
+
+        settings["segment_version"] = segment.VERSION
     path = cache.run_dir("evaluate", dataset.name, seed, settings) / "scores.csv"
     if path.exists():
         return pd.read_csv(path, dtype={"image_id": str})
     multiclass = is_multiclass(dataset)
+    profile = profile_name(config)
     rows = []
     for i, levels in predictions(dataset, method, seed, config, progress, sam_checkpoint, limit):
         for proto, metric, value in score_image(method, levels, _truths(dataset, i), dataset.images[i],
                                                 multiclass):
-            rows.append((dataset.name, seed, method, proto, dataset.ids[i], metric, value))
+            rows.append((dataset.name, profile, seed, method, proto, dataset.ids[i], metric, value))
     table = pd.DataFrame(rows, columns=COLUMNS)
     cache.write_text(path, table.to_csv(index=False))
     return table
@@ -210,17 +236,19 @@ def paper_table(path=PAPER_TABLE) -> pd.DataFrame:
 def summarize(scores: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:
     """Mean +- std over seeds of the per-seed mean over images, with the paper's value and our difference.
 
-    One row per ``dataset, method, protocol, metric`` (columns ``mean, std, n_seeds, n_images, paper, diff,
-    note``); std uses ddof 0 (0 with one seed). ``paper`` is filled where the paper has that data set, method
-    and protocol (:data:`PAPER_ROWS`). Table 1 rows that did not run here (STEGO, nnU-Net, SAM without a
-    checkpoint) are added with ``note`` "cited from the paper".
+    One row per ``dataset, profile, method, protocol, metric`` (columns ``mean, std, n_seeds, n_images, paper,
+    diff, note``); std uses ddof 0 (0 with one seed). ``paper`` is filled where the paper has that data set,
+    method and protocol (:data:`PAPER_ROWS`). Table 1 rows that did not run here (STEGO, nnU-Net, SAM without a
+    checkpoint) are added with ``note`` "cited from the paper" and an empty ``profile``.
     """
     if paper is None:
         paper = paper_table() if PAPER_TABLE.exists() else pd.DataFrame(columns=["dataset", "method"])
+    keys = ["dataset", "profile", "method", "protocol", "metric"]
     if scores.empty:
-        return pd.DataFrame(columns=["dataset", "method", "protocol", "metric", "mean", "std", "n_seeds",
-                                     "n_images", "paper", "diff", "note"])
-    keys = ["dataset", "method", "protocol", "metric"]
+        return pd.DataFrame(columns=keys + ["mean", "std", "n_seeds", "n_images", "paper", "diff", "note"])
+    if "profile" not in scores:
+        raise ValueError("scores have no 'profile' column (the Stage-1 profile that made them); add one, e.g. "
+                         "scores.assign(profile='quick')")
     per_seed = scores.groupby(keys + ["seed"], sort=False)["value"].agg(["mean", "count"]).reset_index()
     summary = per_seed.groupby(keys, sort=False).agg(
         mean=("mean", "mean"), std=("mean", lambda v: float(np.std(v))), n_seeds=("seed", "nunique"),
@@ -245,8 +273,8 @@ def summarize(scores: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.Dat
             for metric in PAPER_METRICS:
                 value = lookup.get((PAPER_DATASET.get(dataset), name, metric))
                 if value is not None:
-                    cited.append(dict(dataset=dataset, method=method, protocol=proto, metric=metric, mean=np.nan,
-                                      std=np.nan, n_seeds=0, n_images=0, paper=value, diff=np.nan,
+                    cited.append(dict(dataset=dataset, profile="", method=method, protocol=proto, metric=metric,
+                                      mean=np.nan, std=np.nan, n_seeds=0, n_images=0, paper=value, diff=np.nan,
                                       note=baselines.CITED_ONLY[method]))
     if cited:
         summary = pd.concat([summary, pd.DataFrame(cited)], ignore_index=True)
@@ -254,13 +282,14 @@ def summarize(scores: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.Dat
 
 
 def table1(summary: pd.DataFrame, metrics=PAPER_METRICS) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table 1 in wide form, one row per data set, method and protocol, in the paper's method order.
+    """Table 1 in wide form, one row per data set, profile, method and protocol, in the paper's method order
+    (the profiles of one method and protocol side by side).
 
     Returns ``(numeric, pretty)``. ``numeric`` has ``<metric>_mean, _std, _paper, _diff`` columns plus
     ``n_seeds, n_images, note``; ``pretty`` has "mean ± std" text cells with the paper's value and our
     difference in the adjacent columns.
     """
-    keys = ["dataset", "method", "protocol"]
+    keys = ["dataset", "profile", "method", "protocol"]
     summary = summary[summary.metric.isin(metrics)]
     wide = summary.pivot_table(index=keys, columns="metric", values=["mean", "std", "paper", "diff"], sort=False)
     numeric = pd.DataFrame(index=wide.index)
@@ -271,7 +300,8 @@ def table1(summary: pd.DataFrame, metrics=PAPER_METRICS) -> tuple[pd.DataFrame, 
                                                  note=("note", "first"))
     numeric = numeric.join(info).reset_index()
     order = {m: i for i, m in enumerate(METHODS + tuple(baselines.CITED_ONLY))}
-    numeric = numeric.sort_values(keys, key=lambda c: c.map(order) if c.name == "method" else c)
+    numeric = numeric.sort_values(["dataset", "method", "protocol", "profile"],
+                                  key=lambda c: c.map(order) if c.name == "method" else c)
     numeric = numeric.reset_index(drop=True)
 
     def cell(mean, std, n_seeds):
@@ -295,7 +325,10 @@ def _fmt(value: float) -> str:
 
 
 def format_summary(summary: pd.DataFrame, metrics_shown=PAPER_METRICS) -> str:
-    """A plain-text table: one line per data set, method and protocol; each cell "mean +- std (paper)"."""
+    """A plain-text table: one line per data set, profile, method and protocol; each cell "mean ± std (paper's)".
+
+    Every line names the Stage-1 profile that made its numbers (``-`` on lines cited from the paper).
+    """
     if summary.empty:
         return "(no scores)"
     shown = [m for m in metrics_shown if m in set(summary["metric"])] or sorted(summary["metric"].unique())
@@ -307,13 +340,15 @@ def format_summary(summary: pd.DataFrame, metrics_shown=PAPER_METRICS) -> str:
             ours = _fmt(row["mean"]) + (f" ± {_fmt(row['std'])}" if row["n_seeds"] > 1 else "")
         return ours + ("" if np.isnan(row["paper"]) else f" ({_fmt(row['paper'])})")
 
+    keys = ["dataset", "profile", "method", "protocol"]
     table = summary[summary["metric"].isin(shown)].copy()
     table["cell"] = table.apply(cell, axis=1)
-    wide = table.pivot_table(index=["dataset", "method", "protocol"], columns="metric", values="cell",
-                             aggfunc="first", sort=False)[shown]
-    notes = table.groupby(["dataset", "method", "protocol"], sort=False)["note"].first()
+    table["profile"] = table["profile"].replace("", "-")
+    wide = table.pivot_table(index=keys, columns="metric", values="cell", aggfunc="first", sort=False)[shown]
+    notes = table.groupby(keys, sort=False)["note"].first()
     wide["note"] = notes.reindex(wide.index).fillna("")
     buffer = io.StringIO()
-    buffer.write("ours (paper); mean ± std over seeds of the per-seed mean over images\n")
+    buffer.write("each cell: ours, made with the profile on its line (mean ± std over seeds of the per-seed mean "
+                 "over images), then (the paper's Table 1, 2023 arXiv)\n")
     buffer.write(wide.reset_index().to_string(index=False))
     return buffer.getvalue()

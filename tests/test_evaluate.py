@@ -47,12 +47,47 @@ def test_summary_carries_the_papers_values(retina, results):
     assert len(stego) == 5 and stego["note"].str.contains("cited from the paper").all()
     text = evaluate.format_summary(summary)
     assert "random" in text and "(0.707)" in text and "stego" in text
+    assert set(scores["profile"]) == {"quick"}
+    for line in text.splitlines()[2:]:   # every line that stands beside the paper's names its profile
+        assert (" quick " in line) != ("cited from the paper" in line), line
     numeric, pretty = evaluate.table1(summary)
     hint = pretty.query("method == 'random' and protocol == 'label_hint'").iloc[0]
     assert hint["rmse paper"] == 0.707 and hint["rmse Δ"] == pytest.approx(row["diff"])
     assert hint["rmse"] == f"{row['mean']:.3g} ± {row['std']:.2g}"   # two seeds: mean ± std
-    assert list(pretty.columns[3:6]) == ["dice", "dice paper", "dice Δ"]   # the paper's value sits beside ours
+    assert list(pretty.columns[:4]) == ["dataset", "profile", "method", "protocol"]
+    assert list(pretty.columns[4:7]) == ["dice", "dice paper", "dice Δ"]   # the paper's value sits beside ours
     assert pretty.query("method == 'stego'")["dice"].eq("").all() and len(numeric) == len(pretty)
+
+
+def test_profiles_stay_apart_and_both_persistent_rules_stand_beside_the_paper():
+    # hand-made scores: two profiles x two seeds x two images of the 2023 persistent rule, label hint
+    rows = [("retina", profile, seed, "cuts_diffusion_persistent2023", "label_hint", image, "dice", value)
+            for profile, base in (("quick", 0.5), ("arxiv2023", 0.7)) for seed in (1, 2)
+            for image, value in (("a", base + 0.01 * seed), ("b", base + 0.03 * seed))]
+    scores = pd.DataFrame(rows, columns=evaluate.COLUMNS)
+    summary = evaluate.summarize(scores)
+    assert set(summary.loc[summary["note"] != "", "profile"]) == {""}   # cited rows (STEGO, ...) name none
+    summary = summary[summary["note"] == ""].set_index("profile")
+    # per-seed means: quick 0.52, 0.54 -> 0.53 ± 0.01; arxiv2023 0.72, 0.74
+    assert summary.loc["quick", "mean"] == pytest.approx(0.53) and summary.loc["quick", "std"] == pytest.approx(0.01)
+    assert summary.loc["arxiv2023", "mean"] == pytest.approx(0.73)
+    assert (summary["paper"] == 0.685).all()   # the paper's persistent row (made with the 2023 code)
+    text = evaluate.format_summary(summary.reset_index()).splitlines()
+    assert len(text) == 4 and "0.530 ± 0.010 (0.685)" in text[2] and " quick " in text[2]
+    assert " arxiv2023 " in text[3] and "0.730 ± 0.010 (0.685)" in text[3]
+    numeric, _ = evaluate.table1(summary.reset_index(), metrics=("dice",))
+    assert list(numeric["profile"]) == ["arxiv2023", "quick"]   # side by side, not averaged together
+    with pytest.raises(ValueError, match="no 'profile' column"):
+        evaluate.summarize(scores.drop(columns="profile"))
+
+
+def test_profile_names():
+    from cutslib import segment, train
+
+    assert evaluate.profile_name("paper") == "paper"
+    assert evaluate.profile_name(train.PROFILES["quick"]) == "quick"
+    assert evaluate.profile_name({"epochs": 3, "warmup_epochs": 0}).startswith("custom-")
+    assert set(evaluate.CUTS_MAPS.values()) <= set(segment.KEYS)
 
 
 def test_unet_is_scored_only_on_held_out_images(retina, results):
