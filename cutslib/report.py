@@ -4,7 +4,7 @@
 >>> save_figure(fig, "fig1_trajectory", stamp)      # figures/fig1_trajectory.png and .pdf
 >>> save_table(df, "table1", stamp)                 # figures/table1.csv and .md
 
-The stamp is drawn small in the figure's lower-right corner and stored in the file metadata (PNG
+The stamp is drawn small under the figure's lower-right corner and stored in the file metadata (PNG
 ``Description``, PDF ``Subject``); tables carry it as a ``#`` comment line (CSV) or a header line (Markdown).
 Files are written atomically (temporary file, then rename), so an interrupted run leaves no half-written output.
 """
@@ -79,7 +79,8 @@ def save_figure(fig, name: str, stamp: Stamp, folder: str | os.PathLike | None =
     """Write ``fig`` as ``<name>.png`` and ``<name>.pdf`` with the stamp drawn in a corner and in the metadata."""
     _check(name, stamp)
     folder = Path(folder) if folder is not None else figures_dir()
-    fig.text(0.995, 0.005, stamp.text, ha="right", va="bottom", fontsize=5, color="0.45", alpha=0.9)
+    # below the axes (the tight bounding box grows to hold it), so it never covers a label
+    fig.text(0.995, 0.0, stamp.text, ha="right", va="top", fontsize=6.5, color="0.35")
     paths = []
     for ext, meta in (("png", {"Description": stamp.text, "Software": "cutslib"}),
                       ("pdf", {"Subject": stamp.text, "Creator": "cutslib"})):
