@@ -5,8 +5,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# The CPU build of torch, pinned for tests and CI. GPU users: see README ("GPU").
-TORCH  ?= torch==2.13.0
+# The CPU build of torch (laptops, tests, CI), pinned, from PyTorch's CPU wheel index (PyPI's plain Linux wheel is
+# the CUDA build). GPU users: `make venv TORCH=torch==2.13.0 TORCH_INDEX=`, see README ("GPU").
+TORCH  ?= torch==2.13.0+cpu
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 STAMP  := $(VENV)/.installed
 # Profile for `make figures`: quick (CPU, minutes) or paper (the paper's settings; wants a GPU).
 PROFILE ?=
@@ -20,13 +22,13 @@ NBVAL_NOTEBOOKS ?= notebooks/*.ipynb notebooks/tutorials/*.ipynb
 help: ## List the targets
 	@echo "CUTS companion - make targets:"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
-	@echo "Variables: PROFILE=quick|paper (figures), TORCH=<pip spec> (venv), CUTS_DATA_MIRROR, CUTS_DATA_DIR, CUTS_RESULTS_DIR"
+	@echo "Variables: PROFILE=quick|paper (figures), TORCH=<pip spec> TORCH_INDEX=<url or empty> (venv), CUTS_DATA_MIRROR, CUTS_DATA_DIR, CUTS_RESULTS_DIR"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(TORCH)"
+	$(PY) -m pip install --quiet -e '.[notebooks,test]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $@
 
@@ -53,8 +55,8 @@ lab: $(STAMP) ## Start JupyterLab in notebooks/
 bench: $(STAMP) ## Run the benchmarks (prints timings; slow)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-clean-results: ## Delete cached results (checkpoints, embeddings, segmentations); keeps data/
-	rm -rf results notebooks/executed
+clean-results: ## Delete cached results (CUTS_RESULTS_DIR, else results/: checkpoints, embeddings, segmentations); keeps data/
+	rm -rf -- "$${CUTS_RESULTS_DIR:-results}" notebooks/executed
 
 clean-notebooks: $(STAMP) ## Strip outputs, execution counts and widget state from the committed notebooks
 	$(PY) -m cutslib.notebooks clean notebooks

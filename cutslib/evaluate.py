@@ -219,7 +219,7 @@ def evaluate_dataset(dataset, seeds=(1, 2, 3), config="quick", methods=DEFAULT_M
             tables.append(evaluate_method(dataset, method, seed, config, progress, sam_checkpoint, limit))
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
     settings = {"methods": methods, "seeds": list(seeds), "config": str(config), "limit": limit,
-                "ids": cache.settings_hash({"ids": dataset.ids})}
+                "data": cache.images_digest(dataset, masks=True)}  # the images and masks themselves
     path = cache.results_dir() / dataset.name / f"evaluation-{cache.settings_hash(settings)}.csv"
     cache.write_text(path, table.to_csv(index=False))
     table.attrs["path"] = str(path)

@@ -13,7 +13,9 @@ import time
 import nibabel as nib
 import numpy as np
 import pytest
+import skimage.data
 import skimage.io
+import skimage.transform
 import tifffile
 
 from cutslib import data, datasets
@@ -216,10 +218,91 @@ def test_load_folder_with_masks(tmp_path):
     ds = data.load_folder(images, mask_dir=masks)
     assert ds.ids == ["im0", "im1", "im2"] and ds.images.shape == (3, 128, 128, 3)  # alpha dropped
     assert ds.images.min() >= -1 and ds.images.max() <= 1
-    assert set(np.unique(ds.masks)) == {0, 1} and ds.masks[:, :64].all() and not ds.masks[:, 64:].any()
+    assert set(np.unique(ds.masks)) == {0, 1} and ds.masks[:, :64, 32:96].all() and not ds.masks[:, 64:].any()
+    assert ds.frames["im1"] == data.Frame(200, 100, 0, 32, 128, 64)
+    assert (ds.images[1, :, :32] == -1).all() and not ds.masks[1, :, :32].any()  # padded, not stretched
     (masks / "im2.png").unlink()
     with pytest.raises(ValueError, match="no mask .* for image.*im2"):
         data.load_folder(images, mask_dir=masks)
+
+
+def test_load_folder_keeps_the_aspect_and_restores_the_original_size(tmp_path):
+    image = np.zeros((200, 300), np.uint8)
+    image[50:150, 100:200] = 255
+    skimage.io.imsave(tmp_path / "a.png", image, check_contrast=False)
+    for size in (32, 128, 512):
+        ds = data.load_folder(tmp_path, size=size)
+        frame = ds.frames["a"]
+        assert ds.images.shape == (1, size, size, 1) and (frame.rows, frame.cols) == (round(size * 2 / 3), size)
+        box = frame.crop(ds.images[0, ..., 0])
+        assert box.shape == (frame.rows, frame.cols) and box.max() == 1 and (ds.images[0, :frame.top] == -1).all()
+        back = frame.restore((box > 0).astype(np.int32))
+        assert back.shape == (200, 300) and np.mean(back == (image > 0)) > 0.98
+    for bad in (16, 513):
+        with pytest.raises(ValueError, match="size must be between 17 and 512"):
+            data.load_folder(tmp_path, size=bad)
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """An images folder with one 40x60 image, and an empty masks folder."""
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir(), masks.mkdir()
+    skimage.io.imsave(images / "a.png", np.full((40, 60, 3), 100, np.uint8), check_contrast=False)
+    return images, masks
+
+
+def test_rgb_colour_masks_are_read_by_colour_not_by_the_red_channel(pair, caplog):
+    images, masks = pair
+    mask = np.zeros((40, 60, 3), np.uint8)
+    mask[:20, :30] = (0, 255, 0)        # green: no red at all
+    mask[20:, 30:] = (255, 0, 0)        # red
+    skimage.io.imsave(masks / "a.png", mask, check_contrast=False)
+    with caplog.at_level("INFO", logger="cutslib"):
+        ds = data.load_folder(images, mask_dir=masks)
+    box = ds.frames["a"].crop(ds.masks[0])
+    assert len(np.unique(box)) == 3 and box[0, 0] != box[-1, -1] and box[0, 0] != 0 and box[0, -1] == 0
+    assert "RGB colour map" in caplog.text and "multi-class" in caplog.text
+
+
+def test_jpeg_masks_are_refused(pair):
+    images, masks = pair
+    skimage.io.imsave(masks / "a.jpg", np.full((40, 60), 255, np.uint8), check_contrast=False)
+    with pytest.raises(ValueError, match="a.jpg is a JPEG: lossy"):
+        data.load_folder(images, mask_dir=masks)
+
+
+def test_an_images_folder_is_not_taken_for_masks(pair):
+    images, masks = pair
+    with pytest.raises(ValueError, match="mask folder is the image folder"):
+        data.load_folder(images, mask_dir=images)
+    photo = np.asarray(skimage.transform.resize(skimage.data.camera(), (40, 60)) * 255, np.uint8)
+    skimage.io.imsave(masks / "a.png", photo, check_contrast=False)
+    with pytest.raises(ValueError, match=r"distinct values.*folder of images rather than masks"):
+        data.load_folder(images, mask_dir=masks)
+
+
+def test_a_mask_of_another_size_is_refused(pair):
+    images, masks = pair
+    skimage.io.imsave(masks / "a.png", np.zeros((60, 40), np.uint8), check_contrast=False)
+    with pytest.raises(ValueError, match="mask .*a.png is 60x40 but its image is 40x60"):
+        data.load_folder(images, mask_dir=masks)
+
+
+def test_empty_masks_are_flagged_and_labels_numbered_over_the_folder(pair, caplog):
+    images, masks = pair
+    skimage.io.imsave(images / "b.png", np.full((40, 60, 3), 50, np.uint8), check_contrast=False)
+    skimage.io.imsave(masks / "a.png", np.zeros((40, 60), np.uint8), check_contrast=False)
+    full = np.full((40, 60), 7, np.uint8)
+    full[:10] = 3
+    skimage.io.imsave(masks / "b.png", full, check_contrast=False)
+    with caplog.at_level("INFO", logger="cutslib"):
+        ds = data.load_folder(images, mask_dir=masks)
+    assert ds.flags == {"a": "empty mask"} and "mask of a: empty mask" in caplog.text
+    assert set(np.unique(ds.frames["b"].crop(ds.masks[1]))) == {1, 2}  # values {0, 3, 7} -> 0, 1, 2
+    skimage.io.imsave(masks / "a.png", full, check_contrast=False)
+    ds = data.load_folder(images, mask_dir=masks)
+    assert set(np.unique(ds.masks)) == {0, 1} and ds.flags == {}  # {3, 7} is binary, not three labels
 
 
 def test_load_folder_grayscale_tiff_and_nifti(tmp_path):
@@ -264,8 +347,8 @@ def test_dataset_rejects_non_finite_images_by_id():
     images[1, 5, 5, 0] = np.nan
     with pytest.raises(ValueError, match="NaN.*second"):
         data.Dataset("x", images, None, ["first", "second"])
-    with pytest.raises(ValueError, match=r"\(N, 128, 128, C\)"):
-        data.Dataset("x", np.zeros((2, 64, 64, 1), np.float32), None, ["a", "b"])
+    with pytest.raises(ValueError, match=r"square \(N, S, S, C\)"):
+        data.Dataset("x", np.zeros((2, 64, 48, 1), np.float32), None, ["a", "b"])
 
 
 def test_subset_keeps_ids_flags_and_annotations():

@@ -21,7 +21,7 @@ def register(sub):
     fetch.set_defaults(func=fetch_)
 
     info = commands.add_parser("info", help="sources, licence, size and prepared shapes of one data set")
-    info.add_argument("name", metavar="NAME")
+    info.add_argument("name", metavar="NAME", help=f"one of: {', '.join(data.NAMES)}")
     info.set_defaults(func=info_)
 
 
@@ -33,7 +33,7 @@ def list_(args) -> int:
         prepared = "yes" if data.prepared_path(name).exists() else "no"
         print(f"{name:<18} {total:>5} {_mb(remotes):>7.1f}  {f'{present}/{total}':<9} {prepared:<8} "
               f"{_licence(remotes)}")
-    print(f"{'demo':<18} {0:>5} {0:>7.1f}  {'built in':<9} {'-':<8} scikit-image's retina.jpg (no mask)")
+    print(f"{'demo':<18} {0:>5} {0:>7.1f}  {'built in':<9} {'-':<8} {DEMO_LICENCE}")
     print(f"cache: {data.data_dir()}")
     return 0
 
@@ -53,6 +53,12 @@ def fetch_(args) -> int:
 
 
 def info_(args) -> int:
+    if args.name == "demo":
+        ds = data.load("demo")
+        print("demo (built in: scikit-image's bundled fundus photograph, skimage.data.retina(); no download)")
+        print(f"  licence:  {DEMO_LICENCE}")
+        print(f"  prepared: {len(ds)} image; images {ds.images.shape} {ds.images.dtype}, no mask")
+        return 0
     remotes = data.files(args.name)
     present, total = data.is_fetched(args.name)
     print(f"{args.name} (registry name {data.SOURCES[args.name]})")
@@ -70,6 +76,9 @@ def info_(args) -> int:
     else:
         print(f"  prepared: not yet (run `cuts data fetch {args.name}`)")
     return 0
+
+
+DEMO_LICENCE = "CC0 1.0 (public domain), scikit-image's retina.jpg from Wikimedia; no mask"
 
 
 def _mb(remotes) -> float:

@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
+from cutslib.cli.common import add_profile, add_source, load_source
+
 
 def add_source_arguments(parser) -> None:
-    """--dataset NAME | --images FOLDER, --seed, --profile."""
-    from cutslib.train import PROFILES
-
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", help="a data set name (retina, brain_ventricles, ..., demo)")
-    source.add_argument("--images", metavar="FOLDER",
-                        help="a folder of your own PNG/JPEG/TIFF/NIfTI images (no labels needed)")
+    """--dataset NAME | --images FOLDER, --size, --seed, --profile."""
+    add_source(parser, "a folder of your own PNG/TIFF/NIfTI/JPEG images (no labels needed)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
-                        help="training settings: quick (CPU, minutes) or paper (200 epochs) (default quick)")
+    add_profile(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-
-
-def load_source(args):
-    """The Dataset named by --dataset or read from --images."""
-    from cutslib import data
-
-    if args.images is not None:
-        return data.load_folder(args.images)
-    return data.load(args.dataset, progress=not args.no_progress)
 
 
 def run_train(args) -> int:
     from cutslib.train import train
 
-    checkpoint = train(load_source(args), args.seed, args.profile, progress=not args.no_progress)
+    checkpoint = train(load_source(args), args.seed, args.profile or "quick", progress=not args.no_progress)
     print(checkpoint)
     return 0
 
@@ -37,7 +24,7 @@ def run_train(args) -> int:
 def run_embed(args) -> int:
     from cutslib.embed import embed_dataset
 
-    embeddings = embed_dataset(load_source(args), args.seed, args.profile, progress=not args.no_progress)
+    embeddings = embed_dataset(load_source(args), args.seed, args.profile or "quick", progress=not args.no_progress)
     print(embeddings.path)
     return 0
 

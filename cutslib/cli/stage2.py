@@ -2,47 +2,58 @@
 
 from __future__ import annotations
 
+import logging
+
+from cutslib.cli.common import add_profile, add_source
+
+DESCRIPTION = (
+    "Diffusion condensation of each image's pixel embeddings: the label map of every salient level, the "
+    "persistent map and the spectral k-means map, one <id>.npz per image. Cached and resumable (rerun to "
+    "resume). With --images FOLDER it also writes, per image and at the image's original size, PNG label maps "
+    "in stable-id colours, the label-free foreground as a binary PNG and a contact sheet <id>_sheet.png; "
+    "without --checkpoint it first trains the encoder on the folder (cached by content). Images are processed "
+    "at --size: the long side scaled to S (default 128), aspect kept, padded to S x S; the outputs are cropped "
+    "back and resized to each image's own size (nearest neighbour).")
+
 
 def run_segment(args) -> int:
-    from cutslib import segment
+    from cutslib import data, segment
 
     progress = not args.no_progress
+    data.n_first(args.limit, 1, "--limit")
     if args.images is not None:
-        if args.checkpoint is None:
-            raise ValueError("--images needs --checkpoint PATH (a trained encoder, e.g. from `cuts train`)")
-        folder = segment.segment_folder(args.images, args.checkpoint, out=args.out, seed=args.seed,
-                                        progress=progress)
-    else:
-        if args.checkpoint is not None or args.out is not None:
-            raise ValueError("--checkpoint and --out go with --images; --dataset uses its own cached encoder")
-        from cutslib import data
+        from cutslib.folder import segment_folder
 
-        if args.limit is not None and args.limit < 1:
-            raise ValueError(f"--limit must be at least 1, got {args.limit}")
+        if args.jobs is not None:
+            raise ValueError("--jobs goes with --dataset; a folder is segmented one image at a time")
+        folder = segment_folder(args.images, args.checkpoint, out=args.out, seed=args.seed,
+                                size=data.SIZE if args.size is None else args.size, profile=args.profile,
+                                limit=args.limit, progress=progress)
+        logging.getLogger("cutslib").info("open %s/*_sheet.png (one contact sheet per image)", folder)
+    else:
+        if args.checkpoint is not None or args.out is not None or args.size is not None:
+            raise ValueError("--checkpoint, --out and --size go with --images; --dataset uses its own cached "
+                             "encoder at 128 x 128")
         dataset = data.load(args.dataset, progress=progress)
-        folder = segment.segment_dataset(dataset, args.seed, args.profile, progress=progress, limit=args.limit)
+        folder = segment.segment_dataset(dataset, args.seed, args.profile or "quick", progress=progress,
+                                         limit=args.limit, jobs=args.jobs)
     print(folder)
     return 0
 
 
 def register(sub):
     """Add ``segment`` to the ``cuts`` parser."""
-    p = sub.add_parser(
-        "segment",
-        help="coarse-to-fine segmentations of every image (stage 2); prints the output folder",
-        description="Diffusion condensation of each image's pixel embeddings: writes one <id>.npz per image with "
-        "the label map of every salient level, the persistent map and the spectral k-means map. "
-        "Cached and resumable (rerun to resume).",
-    )
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", help="a data set name (retina, brain_ventricles, ..., demo); trains and "
-                        "embeds first if needed")
-    source.add_argument("--images", metavar="FOLDER", help="a folder of your own images (needs --checkpoint)")
-    p.add_argument("--checkpoint", metavar="PATH", help="trained encoder checkpoint (with --images)")
-    p.add_argument("--out", metavar="DIR", help="output folder (with --images; default: a cached results folder)")
+    p = sub.add_parser("segment", description=DESCRIPTION,
+                       help="coarse-to-fine segmentations of every image (stage 2); prints the output folder")
+    add_source(p, "a folder of your own images: trains on it first unless --checkpoint is given")
+    p.add_argument("--checkpoint", metavar="PATH", help="a trained encoder (best.pt of `cuts train`; with --images)")
+    p.add_argument("--out", metavar="DIR", help="output folder (with --images; default: a cached results folder "
+                   "keyed by the images' content and the settings). A folder made with other settings is refused")
     p.add_argument("--seed", type=int, default=1, help="random seed of the training run and of stage 2 (default 1)")
-    p.add_argument("--profile", choices=("quick", "paper"), default="quick",
-                   help="stage-1 training settings (default quick)")
-    p.add_argument("--limit", type=int, metavar="N", help="segment only the first N images")
+    add_profile(p)
+    p.add_argument("--limit", type=int, metavar="N", help="segment only the first N images (training uses all)")
+    p.add_argument("--jobs", type=int, metavar="N", help="with --dataset: segment N images at a time, in worker "
+                   "processes with cores / N threads each; the same output as one at a time (default: $CUTS_JOBS "
+                   "or 1)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run_segment)
