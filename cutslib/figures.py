@@ -49,8 +49,11 @@ NOTEBOOKS = (
     "16_fig7_berkeley_boxplots",
 )
 
-#: Outputs copied (downscaled) into figures/gallery/ for the README, if they were made.
-GALLERY = ("fig1_trajectory", "fig5_topological_activity", "fig4_lambda_ablation", "fig6_diffusion_graph")
+#: Outputs copied (downscaled, with the stamp written under them at a readable size) into figures/gallery/ for the
+#: README, if they were made; and tables copied as they are.
+GALLERY = ("fig1_trajectory", "fig2_qualitative", "fig5_topological_activity", "fig7_berkeley_boxplots",
+           "fig4_lambda_ablation", "fig6_diffusion_graph")
+GALLERY_TABLES = ("table1",)
 
 PROFILES = ("quick", "paper")
 #: The kinds of file a notebook writes into the figures folder.
@@ -189,9 +192,12 @@ def estimate_text() -> str:
     return "\n".join(lines)
 
 
-def make_gallery(width: int = 640) -> list[Path]:
-    """Copy downscaled PNGs of :data:`GALLERY` into ``figures/gallery/`` (small enough to commit)."""
-    from PIL import Image
+def make_gallery(width: int = 960, font_px: int = 14) -> list[Path]:
+    """Copy :data:`GALLERY` into ``figures/gallery/`` at most ``width`` pixels wide (small enough to commit), each
+    with its stamp written in a band under it at ``font_px`` pixels (the one in the figure is too small once
+    downscaled), and the Markdown of :data:`GALLERY_TABLES`."""
+    from PIL import Image, ImageDraw, ImageFont
+    from PIL.PngImagePlugin import PngInfo
 
     written = []
     for name in GALLERY:
@@ -202,15 +208,24 @@ def make_gallery(width: int = 640) -> list[Path]:
         with Image.open(src) as im:
             description = im.info.get("Description", "")
             im = im.convert("RGB")
-            if im.width > width:
-                im = im.resize((width, round(im.height * width / im.width)), Image.LANCZOS)
-            from PIL.PngImagePlugin import PngInfo
-
-            info = PngInfo()
-            info.add_text("Description", description)
-            with atomic_path(dst) as tmp:
-                im.save(tmp, format="PNG", optimize=True, pnginfo=info)
+        if im.width > width:
+            im = im.resize((width, round(im.height * width / im.width)), Image.LANCZOS)
+        band = round(font_px * 1.6)
+        out = Image.new("RGB", (im.width, im.height + band), "white")
+        out.paste(im, (0, 0))
+        ImageDraw.Draw(out).text((6, im.height + (band - font_px) // 2), description, fill=(60, 60, 60),
+                                 font=ImageFont.load_default(font_px))
+        info = PngInfo()
+        info.add_text("Description", description)
+        with atomic_path(dst) as tmp:
+            out.save(tmp, format="PNG", optimize=True, pnginfo=info)
         written.append(dst)
+    for name in GALLERY_TABLES:
+        src = figures_dir() / f"{name}.md"
+        if src.exists():
+            dst = figures_dir() / "gallery" / src.name
+            write_text(dst, src.read_text())
+            written.append(dst)
     return written
 
 
@@ -245,9 +260,11 @@ def write_readme(profile: str, timings: dict[str, float]) -> Path:
     lines += ["", "PDF versions sit beside every PNG.", "", "## Notebook run times (when each last ran)", "",
               "| Notebook | Seconds |", "|---|---|"]
     lines += [f"| {name} | {t:.0f} |" for name, t in timings.items()]
-    gallery = sorted((folder / "gallery").glob("*.png"))
-    if gallery:
+    gallery = [folder / "gallery" / f"{n}.png" for n in GALLERY if (folder / "gallery" / f"{n}.png").exists()]
+    tables = [folder / "gallery" / f"{n}.md" for n in GALLERY_TABLES if (folder / "gallery" / f"{n}.md").exists()]
+    if gallery or tables:
         lines += ["", "## Gallery", ""] + [f"![{p.stem}](gallery/{p.name})" for p in gallery]
+        lines += [f"- [{p.stem}](gallery/{p.name})" for p in tables]
     path = folder / "README.md"
     write_text(path, "\n".join(lines) + "\n")
     return path

@@ -168,3 +168,29 @@ def test_make_test_notebooks_leaves_figures_untouched(tmp_path):
     assert where.resolve() != (root / "figures").resolve() and not where.exists(), where  # a temporary folder, removed
     after = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in (root / "figures").rglob("*")}
     assert after == before
+
+
+def test_gallery_downscales_and_writes_a_readable_stamp_under_each_figure(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    from cutslib import report
+
+    monkeypatch.setenv("CUTS_FIGURES_DIR", str(tmp_path))
+    stamp = report.make_stamp("quick", {"a": 1}, commit="abc1234")
+    fig = plt.figure(figsize=(20, 3))
+    fig.add_subplot().plot([0, 1])
+    report.save_figure(fig, "fig1_trajectory", stamp)
+    plt.close(fig)
+    report.save_table(pd.DataFrame({"x": [1]}), "table1", stamp)
+    written = figures.make_gallery(width=960, font_px=14)
+    assert [p.name for p in written] == ["fig1_trajectory.png", "table1.md"]
+    with Image.open(tmp_path / "gallery" / "fig1_trajectory.png") as im:
+        assert im.width == 960 and im.info["Description"] == stamp.text
+        band = np.asarray(im.convert("L"))[-22:]
+    assert (band < 128).sum() > 200, "the stamp must be written under the figure"
+    assert (tmp_path / "gallery" / "table1.md").read_text() == (tmp_path / "table1.md").read_text()
+    readme = figures.write_readme("quick", {}).read_text()
+    assert "![fig1_trajectory](gallery/fig1_trajectory.png)" in readme and "(gallery/table1.md)" in readme

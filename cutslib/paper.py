@@ -1,0 +1,95 @@
+"""What two of the paper's outputs compute beyond :mod:`cutslib.evaluate`: Figure 7's scores of natural images and
+Table 1's rows that a profile did not run.
+
+Figure 7 (Berkeley) scores each method's label map against every annotator, three ways, and says which ones use
+the ground truth:
+
+- ``raw``: ARI and VI of the label map as it is. ARI and VI compare partitions, so they need no relabelling; this
+  is the label-free view.
+- ``iou_relabel``: each predicted id first takes the ground-truth id it overlaps best by IoU
+  (:func:`cutslib.protocol.iou_relabel`), which merges segments *using the ground truth*: any refinement of the
+  truth then scores ARI 1. Beside ARI and VI, the paper's metric for Berkeley: the per-class Dice after this IoU
+  matching (:func:`per_class_dice`).
+- ``oracle``: "CUTS + diffusion (best one)": the best salient level per image and metric, under ``raw`` and under
+  ``iou_relabel`` (protocols ``oracle_raw`` and ``oracle_relabel``); choosing the level uses the ground truth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cutslib import metrics, protocol
+
+__all__ = ["per_class_dice", "natural_scores", "score_natural", "USES_TRUTH", "add_not_run", "NOT_RUN"]
+
+#: Whether each Figure 7 protocol uses the ground truth.
+USES_TRUTH = {"raw": False, "iou_relabel": True, "oracle_raw": True, "oracle_relabel": True}
+#: The note on Table 1 rows the paper reports but the profile did not run.
+NOT_RUN = "not run in this profile"
+
+
+def per_class_dice(pred, truth) -> float:
+    """The mean over the ground-truth classes of the Dice of each class, after IoU matching of ``pred`` to
+    ``truth``: class c's Dice compares the pixels relabelled c with the pixels of truth c."""
+    return _class_dice(protocol.iou_relabel(pred, truth), np.asarray(truth))
+
+
+def _class_dice(relabelled, truth) -> float:
+    return float(np.mean([metrics.dice(relabelled == c, truth == c) for c in np.unique(truth)]))
+
+
+def natural_scores(labels, truth) -> dict[str, dict[str, float]]:
+    """``{"raw": {ari, vi}, "iou_relabel": {ari, vi, dice}}`` of one label map against one annotator."""
+    relabelled, truth = protocol.iou_relabel(labels, truth), np.asarray(truth)
+    return {"raw": metrics.multiclass_scores(labels, truth),
+            "iou_relabel": {**metrics.multiclass_scores(relabelled, truth), "dice": _class_dice(relabelled, truth)}}
+
+
+def _mean_over(truths, labels) -> dict[str, dict[str, float]]:
+    per = [natural_scores(labels, t) for t in truths]
+    return {p: {k: float(np.mean([s[p][k] for s in per])) for k in per[0][p]} for p in per[0]}
+
+
+def score_natural(dataset, methods, seeds, config, limit: int | None = None) -> pd.DataFrame:
+    """Tidy Figure 7 scores (``dataset, seed, method, protocol, uses_truth, image_id, metric, value``), each the
+    mean over the image's annotators. Predictions come from :func:`cutslib.evaluate.predictions` (cached)."""
+    from cutslib import evaluate
+
+    if dataset.annotations is None:
+        raise ValueError(f"{dataset.name}: Figure 7 needs several annotators per image (dataset.annotations)")
+    rows = []
+    for seed in seeds:
+        for method in methods:
+            for i, levels in evaluate.predictions(dataset, method, seed, config, progress=False, limit=limit):
+                truths = list(dataset.annotations[i])
+                if method == "cuts_diffusion_best_oracle":
+                    per_level = [_mean_over(truths, level) for level in np.asarray(levels)]
+                    named = {f"oracle_{short}": protocol.oracle([s[p] for s in per_level])
+                             for short, p in (("raw", "raw"), ("relabel", "iou_relabel"))}
+                else:
+                    named = _mean_over(truths, np.asarray(levels)[0])
+                rows += [(dataset.name, seed, method, p, USES_TRUTH[p], dataset.ids[i], k, v)
+                         for p, values in named.items() for k, v in values.items()]
+    return pd.DataFrame(rows, columns=["dataset", "seed", "method", "protocol", "uses_truth", "image_id", "metric",
+                                       "value"])
+
+
+def add_not_run(summary: pd.DataFrame, datasets) -> pd.DataFrame:
+    """``summary`` (of :func:`cutslib.evaluate.summarize`) plus, for each data set in ``datasets``, the paper's rows
+    that did not run and are not cited-only, with the paper's value and the note :data:`NOT_RUN`."""
+    from cutslib import baselines, evaluate
+
+    paper = evaluate.paper_table()
+    extra = []
+    for name in datasets:
+        ran = set(summary.loc[summary.dataset == name, "method"])
+        rows = paper[paper.dataset == evaluate.PAPER_DATASET.get(name)]
+        for (method, proto), paper_name in evaluate.PAPER_ROWS.items():
+            if method in ran or method in baselines.CITED_ONLY:
+                continue
+            for row in rows[rows.method == paper_name].itertuples(index=False):
+                extra += [dict(dataset=name, profile="", method=method, protocol=proto, metric=m, mean=np.nan,
+                               std=np.nan, n_seeds=0, n_images=0, paper=getattr(row, m), diff=np.nan, note=NOT_RUN)
+                          for m in evaluate.PAPER_METRICS]
+    return pd.concat([summary, pd.DataFrame(extra)], ignore_index=True) if extra else summary
