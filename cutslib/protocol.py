@@ -37,7 +37,7 @@ def _dense(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def label_hint(labels, truth) -> np.ndarray:
     """The paper's binarisation: the cluster covering the most ground-truth foreground pixels (bool mask).
 
-    Uses the ground truth. Negative ids mean "unassigned" (-1 outside the persistent structures) and are
+    Uses the ground truth. Negative ids mean "unassigned" (e.g. -1 where a map labels nothing) and are
     never picked; a map with no other id gives an empty mask. Ties, and an empty ground truth, go to the
     lowest non-negative id.
     """
@@ -91,8 +91,8 @@ def label_free(labels, image, min_fraction: float = 0.01, max_fraction: float = 
     The rule, in order:
 
     1. Candidates are the clusters covering between ``min_fraction`` and ``max_fraction`` of the image (the
-       foreground is a minority, and not a speck). Negative ids mean "unassigned" (e.g. -1 outside the
-       persistent structures) and are never candidates.
+       foreground is a minority, and not a speck). Negative ids mean "unassigned" (e.g. -1 where a map
+       labels nothing) and are never candidates.
     2. Keep those with the smallest share of their pixels on the image's outermost rows and columns: a lesion,
        a ventricle or a tumour lies inside the field of view, while background runs off its edge.
     3. Among them, take the largest between-class variance of the grey levels (channel mean) for the split
