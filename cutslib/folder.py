@@ -79,6 +79,25 @@ def folder_settings(dataset, encoder: dict, seed: int, size: int) -> dict:
             "size": size, "knn": KNN, "segment_version": VERSION, "folder_version": FOLDER_VERSION}
 
 
+# Rough CPU costs measured on the project's 2-core machine (README, "Speed"): one Stage-1 epoch of 80 images at
+# 128 x 128 (paper settings) 11 s; Stage 2 of one image 13.5 s at 128 x 128 and 46 s at 512 x 512.
+EPOCH_SECONDS_128 = 11.0
+STAGE2_SECONDS = ((128 * 128, 13.5), (512 * 512, 46.0))
+
+
+def estimate_seconds(n_train_images: int, epochs: int, n_segment: int, pixels: float, size: int) -> tuple[float, float]:
+    """(training, Stage 2) seconds on a 2-core CPU, roughly: training scales with the images drawn per epoch
+    and their area, Stage 2 as a power law through the two measured points (pixels: mean per image)."""
+    train_s = epochs * EPOCH_SECONDS_128 * max(n_train_images, 80) / 80 * (size / 128) ** 2
+    (p0, t0), (p1, t1) = STAGE2_SECONDS
+    exponent = np.log(t1 / t0) / np.log(p1 / p0)
+    return train_s, n_segment * t0 * (max(pixels, 1) / p0) ** exponent
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def check_out(out: Path, settings: dict) -> None:
     """Refuse an output folder that holds other results or files that are not ours."""
     if not out.exists():
@@ -128,6 +147,8 @@ def segment_folder(images, checkpoint=None, out=None, seed: int = 1, size: int =
     from cutslib.embed import embed_images
     from cutslib.train import resolve_config, run_settings, train
 
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
     dataset = load_folder(images, size=size)
     n = n_first(limit, len(dataset))
     if checkpoint is not None:
@@ -142,10 +163,14 @@ def segment_folder(images, checkpoint=None, out=None, seed: int = 1, size: int =
     if out is not None:
         out = Path(out)
         check_out(out, settings)
+    pixels = np.mean([f.rows * f.cols for f in dataset.frames.values()])
+    train_s, stage2_s = estimate_seconds(len(dataset), 0 if checkpoint else cfg.epochs, n, pixels, size)
     if checkpoint is None:
-        log.info("training the encoder on %d images of %s (profile %s, %d epochs); cached, rerun to resume",
-                 len(dataset), images, profile or FOLDER_PROFILE, cfg.epochs)
+        log.info("training the encoder on %d images of %s (profile %s, %d epochs; roughly %s on a 2-core CPU, "
+                 "less on a GPU); cached, rerun to resume", len(dataset), images, profile or FOLDER_PROFILE,
+                 cfg.epochs, _minutes(train_s))
         checkpoint = train(dataset, seed, cfg, progress=progress)
+    log.info("segmenting %d images at %d x %d (roughly %s on a 2-core CPU)", n, size, size, _minutes(stage2_s))
     if out is None:
         out = cache.run_dir("folder", dataset.name, seed, settings)
     else:

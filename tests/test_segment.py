@@ -61,9 +61,53 @@ def test_segment_latents_caches_and_resumes(latents, tmp_path, monkeypatch):
 
 
 def test_cli_errors(tmp_path, capsys):
-    assert main(["segment", "--images", str(tmp_path)]) == 2
-    assert "--checkpoint" in capsys.readouterr().err
+    assert main(["segment", "--images", str(tmp_path)]) == 2  # no --checkpoint: it would train, but no images
+    assert "no images" in capsys.readouterr().err
     assert main(["segment", "--images", str(tmp_path), "--checkpoint", str(tmp_path / "none.pt")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["segment", "--dataset", "retina", "--limit", "0"]) == 2
     assert "--limit" in capsys.readouterr().err
+
+
+def test_jobs_give_the_files_of_a_serial_run(latents, tmp_path, monkeypatch):
+    serial = segment.segment_latents(latents, ["a", "b"], tmp_path / "one", progress=False, jobs=1)
+    monkeypatch.setenv("CUTS_JOBS", "2")  # the default comes from the environment
+    parallel = segment.segment_latents(latents, ["a", "b"], tmp_path / "two", progress=False)
+    for name in ("a", "b"):
+        one, two = segment.load_segmentation(serial, name), segment.load_segmentation(parallel, name)
+        assert all(np.array_equal(one[k], two[k]) for k in segment.KEYS), name
+    monkeypatch.setenv("CUTS_JOBS", "two")
+    with pytest.raises(ValueError, match="CUTS_JOBS"):
+        segment.segment_latents(latents, ["a", "b"], tmp_path / "three", progress=False)
+    with pytest.raises(ValueError, match="whole number >= 1"):
+        segment.check_jobs(0)
+
+
+def test_a_mostly_constant_image_stays_cheap():
+    """70% of a 128x128 image is one constant value (an MRI slice's black background): at most 2 GB of
+    numpy memory and at most twice the time of the RGB retina image it is cut from."""
+    import time
+    import tracemalloc
+
+    image = load("retina", progress=False).images[0]
+    torch.manual_seed(0)
+    with torch.no_grad():
+        lat = CUTSNet(3).eval()(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None])
+    rgb = lat[0].permute(1, 2, 0).numpy()
+    constant = rgb.copy().reshape(-1, 128)
+    constant[np.random.default_rng(0).permutation(len(constant))[: int(0.7 * len(constant))]] = constant[0]
+    constant = constant.reshape(rgb.shape)
+    seconds, peaks = [], []
+    for lat in (rgb, constant):
+        tracemalloc.start()
+        start = time.perf_counter()
+        out = segment.segment_image(lat, seed=0)
+        seconds.append(time.perf_counter() - start)
+        peaks.append(tracemalloc.get_traced_memory()[1] / 2**30)
+        tracemalloc.stop()
+        assert out["levels"].shape[1:] == (128, 128) and len(out["level_steps"]) >= 2
+    assert peaks[1] <= 2, f"peak {peaks[1]:.2f} GB"
+    assert seconds[1] <= 2 * seconds[0], f"{seconds[1]:.1f} s vs {seconds[0]:.1f} s for the RGB image"
+    background = constant.reshape(-1, 128) == constant.reshape(-1, 128)[0]
+    copies = background.all(axis=1)
+    assert len(np.unique(out["levels"][0].ravel()[copies])) == 1  # the copies are one cluster
