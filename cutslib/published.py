@@ -1,0 +1,119 @@
+"""The committed record of paper-settings runs: ``figures/published/<dataset>/<profile>/``.
+
+``make figures`` and ``make test`` never write here; only ``python -m cutslib.published`` does, from results
+that are already cached (or that it computes, resumably, under ``CUTS_RESULTS_DIR``). Per data set and profile:
+
+- ``table1.md`` and ``table1.csv``: Table 1 with ours as mean ± std over the seeds beside the paper's value and
+  the difference (the paper column is the 2023 arXiv Table 1, made with the 2023 training);
+- ``scores.csv``: the tidy per-image scores behind it;
+- ``RUN.md``: the command, commit, machine, settings hashes and the wall time of each stage.
+
+It stays small and text-first: data, checkpoints and embeddings never go in.
+
+    python -m cutslib.published --dataset retina --profile arxiv2023 [--seeds 2021 2022 2023] [--methods ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from cutslib import cache, data, evaluate, report, train
+
+PUBLISHED = cache.PROJECT_ROOT / "figures" / "published"
+CUTS_ONLY = tuple(evaluate.CUTS_METHODS)
+BASELINES = tuple(m for m in evaluate.DEFAULT_METHODS if m not in evaluate.CUTS_METHODS)
+
+
+def machine() -> str:
+    """One line naming this machine: CPU count, platform, torch build and device."""
+    import torch
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{os.cpu_count()} CPU cores, {platform.platform()}, Python {platform.python_version()}, "
+            f"torch {torch.__version__}, {device}")
+
+
+def training_record(dataset, profile: str, seed: int) -> dict:
+    """The cached Stage-1 run of ``profile`` and ``seed`` (trained first if missing): folder, epochs, time."""
+    checkpoint = train.train(dataset, seed, profile, progress=False)
+    log = pd.read_csv(checkpoint.parent / "log.csv")
+    best = log.loc[log["val_loss"].idxmin()]
+    return {"seed": seed, "folder": checkpoint.parent.name, "epochs": len(log), "best_epoch": int(best["epoch"]),
+            "val_loss": float(best["val_loss"]), "minutes": log["seconds"].sum() / 60}
+
+
+def build(dataset, profile: str, seeds=None, methods=CUTS_ONLY, out: Path | None = None,
+          progress: bool = True) -> Path:
+    """Write the record of ``profile`` on ``dataset`` (a name or a Dataset; see the module docstring) into
+    ``out`` (default ``figures/published/<name>/<profile>``); returns that folder."""
+    if profile not in train.PROFILES and profile != "baselines":
+        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(train.PROFILES)} or 'baselines'")
+    seeds = tuple(seeds or train.profile_seeds(profile if profile in train.PROFILES else "paper"))
+    dataset = data.load(dataset, progress=progress) if isinstance(dataset, str) else dataset
+    name = dataset.name
+    out = Path(out or PUBLISHED / name / profile)
+    runs = [] if profile == "baselines" else [training_record(dataset, profile, s) for s in seeds]
+    config = "paper" if profile == "baselines" else profile
+    minutes, tables = {}, []
+    for method in methods:
+        start = time.perf_counter()
+        tables.append(evaluate.evaluate_dataset(dataset, seeds, config, [method], progress=progress))
+        minutes[method] = (time.perf_counter() - start) / 60
+    scores = pd.concat(tables, ignore_index=True)
+    if profile == "baselines":
+        scores["profile"] = "-"  # the baselines use no Stage-1 profile
+    _, pretty = evaluate.table1(evaluate.summarize(scores))
+    stamp = report.make_stamp(profile, {"dataset": name, "seeds": list(seeds), "methods": list(methods)})
+    out.mkdir(parents=True, exist_ok=True)
+    cache.write_text(out / "scores.csv", scores.to_csv(index=False))
+    cache.write_text(out / "table1.csv", pretty.to_csv(index=False))
+    cache.write_text(out / "table1.md", f"# {name}: Table 1, profile `{profile}`, seeds {list(seeds)}\n\n"
+                     "Ours: mean ± std over the seeds of the per-seed mean over images. `paper`: the 2023 arXiv "
+                     "Table 1 (made with the 2023 training). Δ = ours - paper.\n\n" + report.to_markdown(pretty)
+                     + f"\n\n{stamp.text}\n")
+    cache.write_text(out / "RUN.md", run_text(name, profile, seeds, runs, minutes, stamp))
+    return out
+
+
+def run_text(name, profile, seeds, runs, minutes, stamp) -> str:
+    """RUN.md: how this record was made."""
+    lines = [f"# How `{name}` / `{profile}` was made", "",
+             f"- command: `{' '.join(shlex.quote(a) for a in ['python', '-m', 'cutslib.published', *sys.argv[1:]])}`",
+             f"- commit: {report.git_commit()}; {stamp.text}", f"- machine: {machine()}",
+             f"- seeds: {list(seeds)}", ""]
+    if runs:
+        cfg = train.PROFILES[profile]
+        lines += [f"Stage 1 (`{profile}`: {cfg})", "", "| seed | cache folder | epochs | best epoch | best val loss |"
+                  " wall time (min) |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['seed']} | `{r['folder']}` | {r['epochs']} | {r['best_epoch']} | {r['val_loss']:.5f} | "
+                  f"{r['minutes']:.1f} |" for r in runs]
+        lines.append("")
+    lines += ["Stage 2 and scoring, per method over all seeds (wall minutes of this command; 0 where cached by an "
+              "earlier run)", "", "| method | minutes |", "|---|---|"]
+    lines += [f"| {m} | {v:.1f} |" for m, v in minutes.items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cutslib.published", description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--profile", required=True, help="a Stage-1 profile, or 'baselines' for the other methods")
+    parser.add_argument("--seeds", type=int, nargs="+", help="default: the profile's seeds")
+    parser.add_argument("--methods", nargs="+", help="default: the CUTS rows (or every baseline for 'baselines')")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    methods = args.methods or (BASELINES if args.profile == "baselines" else CUTS_ONLY)
+    print(build(args.dataset, args.profile, args.seeds, methods, progress=not args.no_progress))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
