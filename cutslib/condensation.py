@@ -25,7 +25,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from sklearn.cluster import MiniBatchKMeans
 
-from cutslib.potential import DECAY, KNN, THRESH, check_points, diffusion_potential
+from cutslib.potential import DECAY, KNN, THRESH, check_points, check_weights, diffusion_potential, unique_rows
 
 SCALE = 1.025  # eps grows by this factor before each diffusion step
 GRANULARITY = 0.1  # eps0 = 0.1 * GRANULARITY * std(X) * N^(1/5)
@@ -106,19 +106,26 @@ def salient_levels(gradient) -> list[int]:
 
 
 # --------------------------------------------------------------------------------------- parameters
-def condensation_parameters(points) -> tuple[float, float]:
+def condensation_parameters(points, weights=None) -> tuple[float, float]:
     """(eps0, merge threshold): 0.1 * 0.1 * std * N^(1/5), and the exact 0.001th percentile of all pairwise
-    distances plus 0.001 -- computed from the few smallest distances, without listing every pair."""
+    distances plus 0.001 -- computed from the few smallest distances, without listing every pair.
+    ``weights``: each row stands for that many identical points (N is their sum)."""
     points = np.asarray(points, dtype=np.float64)
-    n = len(points)
-    epsilon = GRANULARITY * (0.1 * np.mean(np.std(points))) / (n ** (-1 / 5))
+    if weights is None:
+        n = len(points)
+        epsilon = GRANULARITY * (0.1 * np.mean(np.std(points))) / (n ** (-1 / 5))
+    else:
+        n = int(weights.sum())
+        mean = weights @ points.sum(axis=1) / (n * points.shape[1])
+        std = np.sqrt(weights @ ((points - mean) ** 2).sum(axis=1) / (n * points.shape[1]))
+        epsilon = GRANULARITY * (0.1 * std) / (n ** (-1 / 5))
     n_pairs = n * (n - 1) // 2
     # numpy's 'linear' percentile: the value at virtual index q * (n_pairs - 1), interpolated
     q = np.float64(MERGE_PERCENTILE) / 100
     virtual = n_pairs * q - q  # numpy's _compute_virtual_index with alpha = beta = 1
     lo = int(np.floor(virtual))
     frac = virtual - lo
-    smallest = smallest_pair_distances(points, min(lo + 2, n_pairs))
+    smallest = smallest_pair_distances(points, min(lo + 2, n_pairs), weights=weights)
     a = smallest[lo]
     b = smallest[min(lo + 1, n_pairs - 1)]
     diff = b - a
@@ -126,8 +133,29 @@ def condensation_parameters(points) -> tuple[float, float]:
     return float(epsilon), float(value + MERGE_OFFSET)
 
 
-def smallest_pair_distances(points, k: int, tree: cKDTree | None = None) -> np.ndarray:
-    """The ``k`` smallest distances over all pairs i < j, sorted; kd-tree counts find the radius."""
+def smallest_pair_distances(points, k: int, tree: cKDTree | None = None, weights=None) -> np.ndarray:
+    """The ``k`` smallest distances over all pairs i < j, sorted; kd-tree counts find the radius.
+
+    ``weights``: row i stands for weights[i] identical points (pairs among its copies are at distance 0,
+    a pair of rows counts weights[i] * weights[j] times)."""
+    if weights is not None:
+        zeros = int(np.sum(weights * (weights - 1) // 2))
+        if zeros >= k:
+            return np.zeros(k)
+        # the k - zeros smallest row pairs hold the rest (each counts at least once)
+        rest = k - zeros
+        d, (i, j) = _smallest_pairs(points, rest, tree)
+        order = np.argsort(d, kind="stable")
+        copies = (weights[i] * weights[j])[order].astype(np.int64)
+        last = int(np.searchsorted(np.cumsum(copies), rest))
+        copies[last] -= int(np.cumsum(copies)[last]) - rest
+        return np.concatenate([np.zeros(zeros), np.repeat(d[order][: last + 1], copies[: last + 1])])
+    d, _ = _smallest_pairs(points, k, tree)
+    return np.sort(np.partition(d, k - 1)[:k])
+
+
+def _smallest_pairs(points, k, tree=None):
+    """(distances, (i, j)) of a set of pairs i < j that holds the ``k`` smallest."""
     tree = tree if tree is not None else cKDTree(points)
     n = len(points)
 
@@ -135,7 +163,8 @@ def smallest_pair_distances(points, k: int, tree: cKDTree | None = None) -> np.n
         return (np.atleast_1d(tree.count_neighbors(tree, radii)) - n) // 2
 
     if pairs_within(0.0)[0] >= k:
-        return np.zeros(k)
+        pairs = tree.query_pairs(0.0, output_type="ndarray")
+        return np.zeros(len(pairs)), (pairs[:, 0], pairs[:, 1])
     # an upper bound: the k-th smallest among each point's nearest-neighbour pairs (real pairs)
     m = min(n - 1, 2 * k // n + 2)
     while True:
@@ -161,7 +190,7 @@ def smallest_pair_distances(points, k: int, tree: cKDTree | None = None) -> np.n
             break
     pairs = tree.query_pairs(hi, output_type="ndarray")
     d = np.sqrt(((points[pairs[:, 0]] - points[pairs[:, 1]]) ** 2).sum(axis=1))
-    return np.sort(np.partition(d, k - 1)[:k])
+    return d, (pairs[:, 0], pairs[:, 1])
 
 
 # ---------------------------------------------------------------------------------------- the loop
@@ -178,16 +207,18 @@ def _close_components(points, threshold):
     return connected_components(graph, directed=False)[1]
 
 
-def _merge(points, component):
-    """Replace each component by the unweighted mean of its members, kept at its first (smallest) index.
+def _merge(points, component, weights=None):
+    """Replace each component by the unweighted mean of its members, kept at its first (smallest) index
+    (members that stand for several identical points, ``weights``, count that many times).
 
     Returns the merged points and the index of the kept point for every input point.
     """
     n = len(points)
     first = np.full(component.max() + 1, n)
     np.minimum.at(first, component, np.arange(n))
-    counts = np.bincount(component)
-    sums = np.stack([np.bincount(component, weights=col) for col in points.T], axis=1)
+    counts = np.bincount(component, weights=weights)
+    sums = np.stack([np.bincount(component, weights=col if weights is None else col * weights)
+                     for col in points.T], axis=1)
     keep = np.sort(first)
     means = sums / counts[:, None]
     merged = means[component[keep]]
@@ -211,14 +242,18 @@ def _diffuse(points, epsilon):
     return (kernel @ points) / degree[:, None]
 
 
-def condense_points(points, progress: bool = False) -> Condensation:
+def condense_points(points, progress: bool = False, weights=None) -> Condensation:
     """Diffusion condensation of ``points`` (N, d) until one point is left.
 
     Step 0 is every point alone, step 1 merges the points already closer than the threshold; every later
     step multiplies eps by 1.025, diffuses once and merges (merges cascade until no pair is close).
+    ``weights``: row i stands for weights[i] identical points. Copies always merge at step 1 (distance 0),
+    so only the parameters and step 1's first merge see the weights: the partitions are those of all the
+    points, with each row's copies together from step 1 on.
     """
     x = check_points(points)
-    epsilon, threshold = condensation_parameters(x)
+    weights = None if weights is None else check_weights(weights, len(x))
+    epsilon, threshold = condensation_parameters(x, weights)
     eps = epsilon
     ids = np.arange(len(x))  # id of each current point = smallest original index among its members
     merges = [(np.empty(0, np.int64), np.empty(0, np.int64))]
@@ -229,7 +264,8 @@ def condense_points(points, progress: bool = False) -> Condensation:
     while True:
         absorbed, into = [], []
         while len(x) > 1 and (component := _close_components(x, threshold)) is not None:
-            x, target, keep = _merge(x, component)
+            x, target, keep = _merge(x, component, weights)
+            weights = None  # merged points are clusters: from here on, plain means
             before = _merge(before, component)[0]
             moved = target != np.arange(len(target))
             absorbed.append(ids[moved])
@@ -242,6 +278,7 @@ def condense_points(points, progress: bool = False) -> Condensation:
         n_clusters.append(len(x))
         if bar is not None:
             bar.update(n_clusters[-2] - n_clusters[-1])
+        weights = None
         if len(x) == 1:
             break
         eps *= SCALE
@@ -268,19 +305,32 @@ def _progress(progress, total):
 
 
 # ------------------------------------------------------------------------------------- entry points
-def condense(latents, knn: int = KNN, seed: int = 0, progress: bool = False) -> Condensation:
+def condense(latents, knn: int = KNN, seed: int = 0, progress: bool = False, exact: bool = False) -> Condensation:
     """Condense one image's pixel embeddings (N, D): L2-normalise, :func:`diffusion_potential`, condense.
 
-    Above 1e5 points, duplicate rows are dropped and the rest coarse-grained into about 20k seeded k-means
-    partitions whose means are condensed; labels still cover all N points, with stable ids.
+    ``exact=True``: the reference's potential on every row (see :mod:`cutslib.potential`). The fast default
+    computes each distinct row once, with its multiplicity as a weight (an MRI slice's black background is
+    thousands of identical rows): the same partitions as on every row, without their dense kernel.
+    Above 1e5 distinct points, they are coarse-grained into about 20k seeded k-means partitions whose
+    means are condensed. Labels always cover all N points, with stable ids (the smallest index of each
+    cluster); with repeated rows, step 0 already has each row's copies together.
     """
     x = check_points(latents, "latents")
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     if np.any(norms == 0):
         raise ValueError(f"latents has {int(np.sum(norms == 0))} all-zero rows; they cannot be L2-normalised")
     x = x / norms
-    if len(x) <= MAX_POINTS:
-        return condense_points(diffusion_potential(x, knn=knn, seed=seed), progress=progress)
+    if exact and len(x) <= MAX_POINTS:
+        return condense_points(diffusion_potential(x, knn=knn, seed=seed, exact=True), progress=progress)
+    if not exact:
+        first, inverse, counts = unique_rows(x)
+        if len(first) <= MAX_POINTS:
+            weights = counts.astype(np.float64)
+            points = diffusion_potential(x[first], knn=knn, seed=seed, weights=weights)
+            cond = condense_points(points, progress=progress, weights=weights)
+            if len(first) < len(x):
+                cond.point_of, cond.point_ids = inverse, first
+            return cond
     groups = coarse_grain(x, N_PARTITIONS, seed=seed)
     first = np.full(groups.max() + 1, len(x))
     np.minimum.at(first, groups, np.arange(len(x)))
@@ -289,7 +339,7 @@ def condense(latents, knn: int = KNN, seed: int = 0, progress: bool = False) -> 
     else:
         counts = np.bincount(groups)
         means = np.stack([np.bincount(groups, weights=col) for col in x.T], axis=1) / counts[:, None]
-    cond = condense_points(diffusion_potential(means, knn=knn, seed=seed), progress=progress)
+    cond = condense_points(diffusion_potential(means, knn=knn, seed=seed, exact=exact), progress=progress)
     cond.point_of, cond.point_ids = groups, first
     return cond
 

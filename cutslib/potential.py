@@ -1,8 +1,11 @@
 """The PHATE diffusion potential of a point cloud, as Multiscale PHATE and "CUTS + k-means" compute it.
 
-Same algorithm, constants and seeds as ``phate``/``graphtools``/``sklearn``. Everything up to the landmark
-k-means is bit-identical to them, because that k-means turns any round-off into different landmarks.
-After it, the arithmetic is rearranged where that is much faster, and agrees to round-off:
+Two paths, the same algorithm and constants (knn 100, decay 40, landmarks, gamma 1, t at the Von Neumann
+entropy knee, the PCA rules):
+
+**exact=True**: bit-identical to ``phate``/``graphtools``/``sklearn`` up to the landmark k-means (that
+k-means turns any round-off into different landmarks); after it, the arithmetic is rearranged where that is
+much faster, and agrees to round-off:
 
 - the kNN kernel: an exact blocked search whose blocks run in parallel threads (bit-identical);
 - the spectral embedding: sklearn's randomized SVD call for call, its sparse products in threads by rows
@@ -10,6 +13,22 @@ After it, the arithmetic is rearranged where that is much faster, and agrees to 
 - t: singular values as square roots of the eigenvalues of A A^T (t is unchanged);
 - the final PCA: sklearn's randomized PCA on the potential in factored form (transitions @ landmark
   potential), so the (N, 2000) matrix is never formed.
+
+**The fast path** (the default). Bit-identity with the reference's random landmark choice is not what
+faithfulness means: the reference itself moves with its seed. The fast path differs in these steps, each
+validated against the exact path's own seed-to-seed spread (README, "Stage 2 speed"):
+
+- identical rows are computed once, with their multiplicity as a weight, in the geometry of all N points
+  (the kNN counts every copy, the kernel's degrees, the landmark operator and both PCAs are weighted, and
+  potential columns of repeated points are scaled by sqrt(multiplicity)). An MRI slice's black background
+  (thousands of identical rows) otherwise makes the kernel dense: minutes and ~10 GB per slice;
+- random landmarks (graphtools' ``random_landmarking``: seeded random points, each point joins its nearest
+  one) instead of the spectral embedding and the 2000-cluster MiniBatchKMeans, the two costliest steps;
+- the first PCA: an exact eigendecomposition of the (weighted) D x D covariance instead of an SVD;
+- float32 for the kNN search (the kernel values and bandwidths are then recomputed from float32
+  differences of the candidate pairs, which have no cancellation), the landmark operator, its power and t;
+- the final PCA: randomized SVD with FAST_POWER_ITER power iterations instead of 7 (the <= 25 components
+  kept are well separated, and 10 oversamples make them converge fast).
 """
 
 from __future__ import annotations
@@ -17,6 +36,7 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 
 import numpy as np
@@ -38,6 +58,9 @@ T_MAX = 100  # t is searched in [0, T_MAX)
 POTENTIAL_PCS = 25  # at most this many components of the potential ...
 MIN_VARIANCE = 0.01  # ... each above this explained-variance ratio
 BLOCK_ENTRIES = 2**24  # distances held at once by the kNN search (128 MB, over all threads)
+FAST_POWER_ITER = 2  # power iterations of the fast path's final PCA (sklearn's rule gives 7)
+PRECISE_ROWS = 1e-3  # fast kNN: rows whose bandwidth^2 is below this fraction of max |x|^2 redo it in float64
+_thread_limit: int | None = None  # set by limit_threads (e.g. inside a worker process)
 
 
 def check_points(points, name="points", min_points=3) -> np.ndarray:
@@ -60,24 +83,44 @@ def check_points(points, name="points", min_points=3) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------- entry points
-def diffusion_potential(latents, knn: int = KNN, seed: int = 0) -> np.ndarray:
+def diffusion_potential(latents, knn: int = KNN, seed: int = 0, exact: bool = False, weights=None) -> np.ndarray:
     """The (N, d) points that condensation runs on, as Multiscale PHATE computes them.
 
     PCA to min(N, D, 100) components; the PHATE potential (knn, decay 40, 2000 landmarks, gamma 1, t at
     the Von Neumann entropy knee); PCA to <= 25 components keeping those above 1% of explained variance.
+    ``exact=True``: the reference's arithmetic (see the module doc). Otherwise the fast path, where
+    ``weights`` may give each row's multiplicity (rows stand for that many identical points).
     """
     x = check_points(latents, "latents")
     n, d = x.shape
-    # the reference leaves this PCA unseeded; its solver is exact (seed unused) whenever N >= 10 D, as for
-    # images, and seeding makes the randomized solver of smaller inputs reproducible
-    pcs = PCA(n_components=min(n, d, N_PCA), random_state=seed).fit_transform(x)
-    transitions, potential = landmark_potential(pcs, knn=knn, n_landmark=N_LANDMARK, seed=seed)
-    return top_components(transitions, potential, seed=seed)
+    if exact:
+        if weights is not None:
+            raise ValueError("exact=True runs on every row, as the reference does; weights are for the fast path")
+        # the reference leaves this PCA unseeded; its solver is exact (seed unused) whenever N >= 10 D, as for
+        # images, and seeding makes the randomized solver of smaller inputs reproducible
+        pcs = PCA(n_components=min(n, d, N_PCA), random_state=seed).fit_transform(x)
+        transitions, potential = landmark_potential(pcs, knn=knn, n_landmark=N_LANDMARK, seed=seed)
+        return top_components(transitions, potential, seed=seed)
+    w = check_weights(weights, n)
+    pcs = weighted_pca(x, N_PCA, w)
+    transitions, potential = fast_potential(pcs, w, knn=knn, n_landmark=N_LANDMARK, seed=seed)
+    return fast_top_components(transitions, potential, w, seed=seed)
 
 
-def phate_potential(data, knn=KNN, decay=DECAY, n_landmark=None, t="auto", seed=0) -> np.ndarray:
-    """PHATE's (N, L) diffusion potential -log(P^t + 1e-7) (gamma 1), interpolated to every point."""
-    transitions, potential = landmark_potential(data, knn, decay, n_landmark, t, seed)
+def phate_potential(data, knn=KNN, decay=DECAY, n_landmark=None, t="auto", seed=0, exact=False,
+                    weights=None) -> np.ndarray:
+    """PHATE's (N, L) diffusion potential -log(P^t + 1e-7) (gamma 1), interpolated to every point.
+
+    Fast path: with ``weights`` (row multiplicities) and no landmarks, column j is scaled by
+    sqrt(weight j), so that row distances are those over all the repeated points."""
+    if exact:
+        if weights is not None:
+            raise ValueError("exact=True runs on every row, as the reference does; weights are for the fast path")
+        transitions, potential = landmark_potential(data, knn, decay, n_landmark, t, seed)
+    else:
+        data = check_points(data, "data")
+        transitions, potential = fast_potential(data, check_weights(weights, len(data)), knn, decay, n_landmark,
+                                                t, seed)
     return potential if transitions is None else transitions @ potential
 
 
@@ -102,6 +145,33 @@ def landmark_potential(data, knn=KNN, decay=DECAY, n_landmark=None, t="auto", se
     if t == "auto":
         t = optimal_t(diff_op)
     return transitions, -np.log(np.linalg.matrix_power(diff_op, t) + 1e-7)
+
+
+def fast_potential(data, weights, knn=KNN, decay=DECAY, n_landmark=None, t="auto", seed=0):
+    """The fast path's potential in factored form (see :func:`landmark_potential`), on rows that stand for
+    ``weights`` identical points each: random landmarks (seeded), float32 operator, power and t."""
+    n = len(data)
+    landmarks = None
+    if n_landmark is not None and n_landmark < n:
+        landmarks = np.sort(np.random.default_rng(seed).choice(n, n_landmark, replace=False))
+    kernel, nearest = weighted_kernel(data, weights, knn=knn, decay=decay, landmarks=landmarks)
+    by_weight = sparse.diags(weights)
+    if landmarks is None:  # the (N, N) operator lumped onto the distinct rows: row i, column j sums j's copies
+        diff_op = normalize(kernel @ by_weight, "l1", axis=1).toarray().astype(np.float32)
+        transitions = None
+    else:
+        _, landmark = np.unique(nearest, return_inverse=True)  # (drops landmarks nobody is nearest to)
+        member = sparse.csr_matrix((weights, (landmark, np.arange(n))))
+        to_data = (member @ kernel).tocsr()  # (L, n) kernel summed over each landmark's members (copies too)
+        transitions = normalize(to_data.T.tocsr(), "l1", axis=1)
+        diff_op = (normalize(to_data @ by_weight, "l1", axis=1) @ transitions).toarray().astype(np.float32)
+    if t == "auto":
+        t = optimal_t(diff_op)
+    power = np.linalg.matrix_power(diff_op, t)
+    if landmarks is None:  # an entry of the N-point power is split evenly over column j's copies
+        root = np.sqrt(weights).astype(np.float32)
+        return None, -np.log(power / weights.astype(np.float32) + np.float32(1e-7)) * root
+    return transitions, -np.log(power + np.float32(1e-7))
 
 
 # ----------------------------------------------------------------------------------------- pieces
@@ -138,6 +208,146 @@ def alpha_decay_kernel(data, knn=KNN, decay=DECAY, thresh=THRESH) -> sparse.csr_
         rows, cols, vals = (np.concatenate(p) for p in zip(*pool.map(rows_from, range(0, n, block))))
     kernel = sparse.csr_matrix((vals, (rows, cols)), shape=(n, n))
     return ((kernel + kernel.T) / 2).tocsr()
+
+
+def weighted_kernel(data, weights, knn=KNN, decay=DECAY, thresh=THRESH, landmarks=None):
+    """The fast path's kNN kernel of rows that stand for ``weights`` identical points each; the same kernel
+    as :func:`alpha_decay_kernel` on all the points, restricted to one copy of each (the kNN counts every
+    copy). Returns (kernel (n, n) csr, nearest landmark of each row or None).
+
+    Distances in float32 by one product [x, 1] @ [-2 y, |y|^2]^T (|x - y|^2 less the row's |x|^2, which
+    does not change a row's order); rows whose bandwidth is too small for float32 redo it in float64."""
+    x64 = np.asarray(data, dtype=np.float64)
+    n = len(x64)
+    knn = int(min(knn, weights.sum() - 2))
+    kk = min(knn, n - 1)  # the kk + 1 nearest distinct rows hold the knn + 1 nearest points (self included)
+    factor2 = (-math.log(thresh)) ** (2 / decay)
+    unit = bool(np.all(weights == 1))
+    sq64 = np.einsum("ij,ij->i", x64, x64)
+    left = np.hstack([x64, np.ones((n, 1))])
+    right = np.hstack([-2 * x64, sq64[:, None]])
+    left32, right32 = left.astype(np.float32), right.astype(np.float32)
+    small = PRECISE_ROWS * sq64.max()
+
+    def kernel_rows(d2, shift, rows):
+        """(row, col, value) of the kernel rows ``rows``, whose squared distances are d2 + shift[:, None]."""
+        d2[np.arange(len(rows)), rows] = -shift  # a row is at distance 0 from itself, without round-off
+        kth = kth_smallest(d2, kk)
+        if not unit:  # weighted (knn+1)-th smallest among the kk + 1 nearest distinct rows
+            r, c = np.nonzero(d2 <= kth[:, None])
+            order = np.lexsort((d2[r, c], r))
+            r, c = r[order], c[order]
+            counts = np.cumsum(weights[c])
+            starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+            before = np.r_[0, counts[starts[1:] - 1]]
+            short = np.add.reduceat((counts - np.repeat(before, np.diff(np.r_[starts, len(r)]))) < knn + 1,
+                                    starts)
+            kth = d2[r[starts + short], c[starts + short]]
+        bandwidth2 = np.maximum(kth + shift, np.finfo(np.float64).eps ** 2)
+        r, c = np.nonzero(d2 <= (bandwidth2 * factor2 * (1 + 1e-6) - shift)[:, None])
+        dist2 = np.maximum(d2[r, c].astype(np.float64) + shift[r], 0)
+        w = np.exp(-np.power(dist2 / bandwidth2[r], decay / 2))
+        kept = w >= thresh
+        return r[kept], c[kept], w[kept], kth + shift
+
+    n_threads = cpu_threads()
+    block = max(1, BLOCK_ENTRIES // (n * 8))  # not by thread count: the same blocks, the same float32 sums
+
+    def rows_from(start):
+        stop = min(start + block, n)
+        d2 = left32[start:stop] @ right32.T
+        nearest = None if landmarks is None else d2[:, landmarks].argmin(axis=1)
+        r, c, w, bandwidth2 = kernel_rows(d2, sq64[start:stop].astype(np.float32), np.arange(start, stop))
+        redo = np.flatnonzero(bandwidth2 < small)  # float32 round-off is no longer small against these
+        if len(redo):
+            keep = ~np.isin(r, redo)
+            r2, c2, w2, _ = kernel_rows(left[start + redo] @ right.T, sq64[start + redo], start + redo)
+            r, c, w = np.r_[r[keep], redo[r2]], np.r_[c[keep], c2], np.r_[w[keep], w2]
+        return r + start, c, w, nearest
+
+    import torch
+
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the blocks run in parallel: one thread each, for BLAS and torch alike
+    try:
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
+            parts = list(pool.map(rows_from, range(0, n, block)))
+    finally:
+        torch.set_num_threads(torch_threads)
+    rows, cols, vals = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    kernel = sparse.csr_matrix((vals, (rows, cols)), shape=(n, n))
+    nearest = None if landmarks is None else landmarks[np.concatenate([p[3] for p in parts])]
+    return ((kernel + kernel.T) / 2).tocsr(), nearest
+
+
+def kth_smallest(d2, k) -> np.ndarray:
+    """The (k+1)-th smallest value of each row (np.partition's [:, k]), by torch's top-k selection
+    (2x faster than numpy's introselect here)."""
+    import torch
+
+    top = torch.topk(torch.from_numpy(d2), k + 1, dim=1, largest=False, sorted=False).values
+    return top.max(dim=1).values.numpy()
+
+
+def weighted_pca(x, n_components, weights, variance=None) -> np.ndarray:
+    """PCA of rows that stand for ``weights`` identical points each, to min(N, D, n_components) components
+    (or, given ``variance``, the fewest that explain that fraction of it), by an eigendecomposition of the
+    weighted D x D covariance (exact; signs arbitrary)."""
+    total = weights.sum()
+    k = int(min(total, x.shape[1], n_components))
+    x = np.asarray(x, dtype=np.float64)
+    centred = x - weights @ x / total
+    values, vectors = linalg.eigh((centred * weights[:, None]).T @ centred)
+    values, vectors = values[::-1], vectors[:, ::-1]
+    if variance is not None:
+        k = min(k, int(np.searchsorted(np.cumsum(values) / np.sum(values), variance)) + 1)
+    return centred @ vectors[:, :k]
+
+
+def fast_top_components(transitions, potential, weights, seed=0, n_iter=FAST_POWER_ITER) -> np.ndarray:
+    """:func:`top_components` for the fast path: rows weighted by their multiplicity, randomized SVD with
+    ``n_iter`` power iterations; the same rule (<= 25 components, each above 1% of their variance)."""
+    n, n_cols = len(weights), potential.shape[1]
+    n_components = int(min(POTENTIAL_PCS, weights.sum(), n_cols))
+    potential = np.asarray(potential, dtype=np.float64)
+    left = sparse.identity(n, format="csr") if transitions is None else transitions
+    left_t = left.T.tocsr()
+    root = np.sqrt(weights)
+    mean = (weights @ left) @ potential / weights.sum()  # column means over all the points
+
+    def matmat(q):  # sqrt(w) (X - mean) @ q
+        return root[:, None] * (left @ (potential @ q)) - np.outer(root, mean @ q)
+
+    def rmatmat(q):  # (sqrt(w) (X - mean)).T @ q
+        return potential.T @ (left_t @ (root[:, None] * q)) - np.outer(mean, root @ q)
+
+    _, s, vt = randomized_svd(matmat, rmatmat, (n, n_cols), n_components, seed, n_iter=n_iter)
+    axes = vt[:n_components].T
+    reduced = left @ (potential @ axes) - mean @ axes
+    variance = s[:n_components] ** 2
+    return reduced[:, variance / np.sum(variance) > MIN_VARIANCE]
+
+
+def check_weights(weights, n) -> np.ndarray:
+    """Row multiplicities as float64 (ones when None), or a ValueError naming the problem."""
+    if weights is None:
+        return np.ones(n)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"weights must have one entry per row ({n}), got shape {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 1) or np.any(w != np.round(w)):
+        raise ValueError("weights must be row multiplicities: whole numbers >= 1")
+    return w
+
+
+def unique_rows(x):
+    """The distinct rows of ``x`` in order of first appearance: (first index of each, index of each row's
+    distinct row, multiplicities)."""
+    _, first, inverse, counts = np.unique(x, axis=0, return_index=True, return_inverse=True, return_counts=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return first[order], rank[inverse.ravel()], counts[order]
 
 
 def spectral_embedding(kernel, seed=0, n_components=N_SVD) -> np.ndarray:
@@ -182,14 +392,15 @@ def top_components(transitions, potential, seed=0) -> np.ndarray:
     return reduced[:, ratio > MIN_VARIANCE]
 
 
-def randomized_svd(matmat, rmatmat, shape, n_components, seed=0, n_oversamples=10):
+def randomized_svd(matmat, rmatmat, shape, n_components, seed=0, n_oversamples=10, n_iter=None):
     """sklearn's ``randomized_svd`` with its defaults (LU-normalised power iterations, 7 of them or 4 when
-    n_components >= 10% of the smaller side; gesdd), for a matrix A given by ``A @ Q`` and ``A.T @ Q``.
-    Returns U, s, Vt with n_components + n_oversamples columns and unflipped signs."""
+    n_components >= 10% of the smaller side, unless ``n_iter`` is given; gesdd), for a matrix A given by
+    ``A @ Q`` and ``A.T @ Q``. Returns U, s, Vt with n_components + n_oversamples columns, unflipped signs."""
     n, m = shape
     if n < m:
         raise ValueError(f"randomized_svd expects a tall or square matrix, got shape {shape}")
-    n_iter = 7 if n_components < 0.1 * min(shape) else 4
+    if n_iter is None:
+        n_iter = 7 if n_components < 0.1 * min(shape) else 4
     q = np.random.RandomState(seed).normal(size=(m, n_components + n_oversamples))
     lu = partial(linalg.lu, permute_l=True, check_finite=False)
     for _ in range(n_iter):
@@ -207,6 +418,7 @@ def optimal_t(diff_op, t_max=T_MAX) -> int:
     # singular values as the square roots of the eigenvalues of A A^T: 2.5x faster than an SVD, the same
     # to ~1e-12 (the tests check that t is unchanged)
     eigenvalues = np.sqrt(np.clip(linalg.eigvalsh(diff_op @ diff_op.T), 0, None))[::-1]
+    eigenvalues = eigenvalues.astype(np.float64)  # (a float32 operator's: powers up to 100 would overflow)
     entropy, power = [], eigenvalues.copy()
     for _ in range(t_max):
         prob = power / np.sum(power) + np.finfo(float).eps
@@ -217,9 +429,21 @@ def optimal_t(diff_op, t_max=T_MAX) -> int:
 
 def cpu_threads() -> int:
     """Threads for the parallel parts: the cores this process may use (all cores where the OS cannot
-    say, as on macOS), at most 8."""
+    say, as on macOS), at most 8, and at most the limit of :func:`limit_threads`."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(8, cores or 1))
+    return max(1, min(8, cores or 1, _thread_limit or 8))
+
+
+@contextmanager
+def limit_threads(n: int):
+    """Within this block, the parallel parts use at most ``n`` threads, and so do the BLAS libraries."""
+    global _thread_limit
+    previous, _thread_limit = _thread_limit, max(1, int(n))
+    try:
+        with threadpool_limits(_thread_limit):
+            yield
+    finally:
+        _thread_limit = previous
 
 
 class RowBlocks:

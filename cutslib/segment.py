@@ -10,11 +10,15 @@ One ``<id>.npz`` per image holds:
 - ``kmeans`` int32 (H, W): "CUTS + k-means" (spectral k-means, 10 clusters);
 - ``n_clusters`` (n_steps,) and ``gradient`` (n_steps - 1,) of the condensation.
 
-Files are written atomically, so an interrupted run resumes where it stopped.
+Files are written atomically, so an interrupted run resumes where it stopped. ``jobs=N`` (or the
+environment variable ``CUTS_JOBS``) segments N images at a time in joblib worker processes, each with
+cores / N threads, and gives the same files as a serial run. A joblib backend set by the caller, such as
+dask's (``with joblib.parallel_config("dask"): ...``), spreads the images over a cluster.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -24,26 +28,29 @@ from tqdm.auto import tqdm
 from cutslib import cache
 from cutslib.clustering import spectral_kmeans
 from cutslib.condensation import KNN, condense, persistent_structures
+from cutslib.potential import cpu_threads, limit_threads
 
-VERSION = 2  # bump when the outputs change, so old caches are not reused
+VERSION = 3  # bump when the outputs change, so old caches are not reused (3: the fast potential)
 KEYS = ("levels", "level_steps", "persistent", "persistent2023", "kmeans", "n_clusters", "gradient")
 
 
-def segment_image(latents, seed: int = 0) -> dict:
-    """Segment one image from its pixel embeddings (H, W, D); returns the arrays listed in the module doc."""
+def segment_image(latents, seed: int = 0, exact: bool = False) -> dict:
+    """Segment one image from its pixel embeddings (H, W, D); returns the arrays listed in the module doc.
+
+    ``exact=True``: the reference's potentials bit for bit (slow; see :mod:`cutslib.potential`)."""
     latents = np.asarray(latents)
     if latents.ndim != 3:
         raise ValueError(f"latents must be (H, W, D), got shape {latents.shape}")
     h, w, d = latents.shape
     flat = latents.reshape(h * w, d)
-    cond = condense(flat, knn=KNN, seed=seed)
+    cond = condense(flat, knn=KNN, seed=seed, exact=exact)
     levels = [cond.labels(step).reshape(h, w) for step in cond.levels]
     return {
         "levels": np.stack(levels).astype(np.int32) if levels else np.zeros((0, h, w), np.int32),
         "level_steps": np.asarray(cond.levels, dtype=np.int64),
         "persistent": persistent_structures(cond, (h, w)).astype(np.int32),
         "persistent2023": persistent_structures(cond, (h, w), rule="2023").astype(np.int32),
-        "kmeans": spectral_kmeans(flat, n_clusters=10, seed=seed).reshape(h, w).astype(np.int32),
+        "kmeans": spectral_kmeans(flat, n_clusters=10, seed=seed, exact=exact).reshape(h, w).astype(np.int32),
         "n_clusters": np.asarray(cond.n_clusters, dtype=np.int64),
         "gradient": np.asarray(cond.gradient, dtype=np.float64),
     }
@@ -54,8 +61,29 @@ def file_name(image_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", str(image_id)) + ".npz"
 
 
-def segment_latents(latents, ids, folder, seed: int = 0, progress: bool = True, desc="segment") -> Path:
-    """Segment every image of ``latents`` (N, H, W, D) into ``folder``, skipping images already done."""
+def check_jobs(jobs) -> int:
+    """The number of parallel images: ``jobs``, else ``$CUTS_JOBS``, else 1; a ValueError if not >= 1."""
+    if jobs is None:
+        jobs = os.environ.get("CUTS_JOBS", "1")
+    try:
+        value = int(jobs)
+    except (TypeError, ValueError):
+        value = 0
+    if value < 1 or str(value) != str(jobs).strip():
+        raise ValueError(f"jobs (or CUTS_JOBS) must be a whole number >= 1, got {jobs!r}")
+    return value
+
+
+def _segment_to(path, latents, seed, threads):
+    """Segment one image with at most ``threads`` threads and write its file (also in a worker)."""
+    with limit_threads(threads):
+        cache.save_npz(path, **segment_image(np.asarray(latents), seed=seed))
+
+
+def segment_latents(latents, ids, folder, seed: int = 0, progress: bool = True, desc="segment",
+                    jobs: int | None = None) -> Path:
+    """Segment every image of ``latents`` (N, H, W, D) into ``folder``, skipping images already done;
+    ``jobs`` images at a time (see the module doc)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if len(latents) != len(ids):
@@ -63,15 +91,29 @@ def segment_latents(latents, ids, folder, seed: int = 0, progress: bool = True, 
     names = [file_name(i) for i in ids]
     if len(set(names)) != len(names):
         raise ValueError("image ids collide once made file-name safe; give the images distinct names")
+    jobs = check_jobs(jobs)
     todo = [i for i, name in enumerate(names) if not (folder / name).exists()]
-    for i in tqdm(todo, desc=desc, unit="image", disable=not progress):
-        cache.save_npz(folder / names[i], **segment_image(np.asarray(latents[i]), seed=seed))
+    bar = tqdm(total=len(todo), desc=desc, unit="image", disable=not progress)
+    if jobs == 1 or len(todo) <= 1:
+        for i in todo:
+            _segment_to(folder / names[i], latents[i], seed, cpu_threads())
+            bar.update()
+    else:
+        from joblib import Parallel, delayed
+
+        threads = max(1, cpu_threads() // jobs)  # workers x threads <= cores
+        tasks = (delayed(_segment_to)(folder / names[i], np.asarray(latents[i]), seed, threads) for i in todo)
+        for _ in Parallel(n_jobs=min(jobs, len(todo)), return_as="generator_unordered")(tasks):
+            bar.update()
+    bar.close()
     return folder
 
 
-def segment_dataset(dataset, seed: int, config="quick", progress: bool = True, limit: int | None = None) -> Path:
+def segment_dataset(dataset, seed: int, config="quick", progress: bool = True, limit: int | None = None,
+                    jobs: int | None = None) -> Path:
     """Segment every image of ``dataset`` (the first ``limit`` only, if given) with the encoder trained for
-    (dataset, seed, config), training and embedding first if needed. Returns the folder of ``<id>.npz``."""
+    (dataset, seed, config), training and embedding first if needed; ``jobs`` images at a time (see the
+    module doc). Returns the folder of ``<id>.npz``."""
     from cutslib.data import n_first
     from cutslib.embed import embed_dataset
 
@@ -80,7 +122,7 @@ def segment_dataset(dataset, seed: int, config="quick", progress: bool = True, l
     folder = cache.run_dir("segment", dataset.name, seed, settings)
     n = n_first(limit, len(embeddings))
     return segment_latents(embeddings.latents[:n], embeddings.ids[:n], folder, seed=seed, progress=progress,
-                           desc=f"segment {dataset.name}")
+                           desc=f"segment {dataset.name}", jobs=jobs)
 
 
 def segment_folder(images, checkpoint, out=None, seed: int = 0, progress: bool = True) -> Path:

@@ -17,8 +17,8 @@ from cutslib import condensation as C
 
 @pytest.fixture(scope="module")
 def potentials(retina_embeddings):
-    """Our diffusion potential (seed 0) of each crop: the points both condensations run on."""
-    return {size: C.diffusion_potential(lat, seed=0) for size, lat in retina_embeddings.items()}
+    """Our exact diffusion potential (seed 0) of each crop: the points both condensations run on."""
+    return {size: C.diffusion_potential(lat, seed=0, exact=True) for size, lat in retina_embeddings.items()}
 
 
 def reference_condensation(points):
@@ -181,11 +181,11 @@ def test_2023_rule_tolerance_and_never_stable_ids():
 
 def test_partitioned_path_on_duplicated_rows(retina_embeddings):
     unique = retina_embeddings[48][:600]
-    n = 100_500  # above the 1e5 limit: duplicates are dropped before anything else
+    n = 100_500  # above the 1e5 limit of the exact path: duplicates are dropped before anything else
     order = np.random.default_rng(0).permutation(n)
     latents = np.tile(unique, (n // len(unique) + 1, 1))[:n][order]
-    cond = C.condense(latents, seed=0)
-    direct = C.condense(unique, seed=0)
+    cond = C.condense(latents, seed=0, exact=True)
+    direct = C.condense(unique, seed=0, exact=True)
     assert cond.n_steps == direct.n_steps and cond.levels == direct.levels
     row_of = np.arange(n)[order] % len(unique)  # which unique row each point copies
     for level in cond.levels:
@@ -234,3 +234,48 @@ def test_smallest_pair_distances_is_exact_with_ties():
         np.testing.assert_array_equal(C.smallest_pair_distances(points, k), d[:k])
     eps, threshold = C.condensation_parameters(points)
     assert threshold == pytest.approx(np.percentile(d, 0.001) + 0.001, rel=1e-15)
+
+
+def test_weighted_rows_condense_as_their_copies():
+    """Rows with multiplicities (the fast path's distinct rows) give the partitions of all the copies."""
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(300, 3))
+    copies = rng.integers(1, 4, size=300)
+    copies[5] = 400  # one large constant region: its copies make the merge threshold 0 + 0.001
+    points = np.repeat(rows, copies, axis=0)
+    first = np.r_[0, np.cumsum(copies)[:-1]]
+    for subset in (slice(None), slice(0, 5)):  # also few repeats: the percentile then needs real pairs
+        assert C.condensation_parameters(rows[subset], copies[subset].astype(float)) == pytest.approx(
+            C.condensation_parameters(np.repeat(rows[subset], copies[subset], axis=0)), rel=1e-12)
+    full = C.condense_points(points)
+    weighted = C.condense_points(rows, weights=copies)
+    assert weighted.n_steps == full.n_steps and weighted.levels == full.levels
+    copy_of = np.repeat(np.arange(len(rows)), copies)
+    for step in range(1, full.n_steps):  # ids: the first copy's index, as on every point
+        assert np.array_equal(first[weighted.labels(step)][copy_of], full.labels(step)), f"step {step}"
+    np.testing.assert_allclose(weighted.gradient, full.gradient, rtol=1e-9, atol=1e-12)
+
+
+def test_smallest_pair_distances_with_weights():
+    rng = np.random.default_rng(1)
+    rows = rng.normal(size=(2000, 3))
+    copies = np.ones(2000, int)
+    copies[:3] = [2, 3, 1]
+    from scipy.spatial.distance import pdist
+
+    expected = np.sort(pdist(np.repeat(rows, copies, axis=0)))[:300]
+    np.testing.assert_array_equal(C.smallest_pair_distances(rows, 300, weights=copies.astype(float)), expected)
+
+
+def test_condense_with_repeated_rows_labels_every_point(retina_embeddings):
+    """The fast path condenses each distinct row once: copies share a label at every level, ids are the
+    smallest index of each cluster."""
+    latents = retina_embeddings[48].copy()
+    latents[:1500] = latents[700]  # a constant region, as an MRI slice's black background
+    cond = C.condense(latents, seed=0)
+    assert cond.n_points == len(latents) and len(cond.levels) >= 2
+    for level in cond.levels:
+        labels = cond.labels(level)
+        assert len(np.unique(labels[:1500])) == 1
+        ids, first = np.unique(labels, return_index=True)
+        assert np.array_equal(ids, first)

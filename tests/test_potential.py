@@ -67,3 +67,70 @@ def test_top_components_is_sklearns_pca_of_the_product(n, n_landmarks):
 def test_randomized_svd_refuses_a_wide_matrix():
     with pytest.raises(ValueError, match="tall or square"):
         P.randomized_svd(None, None, (10, 20), 2)
+
+
+# ------------------------------------------------------------------------------------------ fast path
+def test_fast_kernel_agrees_with_graphtools_kernel(pcs):
+    """float32 search, the same kernel to float32 round-off of the bandwidths (entries at the 1e-4 cut
+    may come or go)."""
+    ref = P.alpha_decay_kernel(pcs)
+    ours, nearest = P.weighted_kernel(pcs, np.ones(len(pcs)))
+    assert nearest is None
+    assert abs(ours.nnz - ref.nnz) <= 1e-3 * ref.nnz
+    assert abs(ours - ref).max() < 5e-3
+
+
+def test_fast_kernel_counts_every_copy(pcs):
+    """Rows with multiplicities: the kernel of all the copies, restricted to one copy of each row."""
+    copies = np.random.default_rng(0).integers(1, 4, size=500)
+    copies[0] = 150  # more copies than knn: that row's bandwidth is 0
+    rows = pcs[:500]
+    full = P.alpha_decay_kernel(np.repeat(rows, copies, axis=0))
+    first = np.r_[0, np.cumsum(copies)[:-1]]
+    landmarks = np.array([3, 77, 400])
+    ours, nearest = P.weighted_kernel(rows, copies.astype(float), landmarks=landmarks)
+    restricted = full[first][:, first]
+    assert ours.nnz == restricted.nnz and abs(ours - restricted)[1:, 1:].max() < 5e-3
+    # between the copies of row 0 the reference divides round-off by round-off (d and the bandwidth are
+    # both ~1e-16: any value in (0, 1]); ours is the exact limit, exp(0) = 1
+    assert ours[0, 0] == 1 and abs(ours - restricted)[0, 1:].max() < 5e-3
+    distances = ((rows[:, None] - rows[landmarks][None]) ** 2).sum(axis=2)
+    assert np.array_equal(nearest, landmarks[distances.argmin(axis=1)])
+
+
+def test_weighted_pca_is_the_pca_of_the_copies(pcs):
+    copies = np.random.default_rng(1).integers(1, 5, size=300)
+    rows = pcs[:300, :20]
+    ours = P.weighted_pca(rows, 5, copies.astype(float))
+    ref = PCA(5).fit_transform(np.repeat(rows, copies, axis=0))
+    first = np.r_[0, np.cumsum(copies)[:-1]]
+    np.testing.assert_allclose(np.abs(ours), np.abs(ref[first]), atol=1e-9)  # signs are arbitrary
+    assert P.weighted_pca(rows, 20, copies.astype(float), variance=0.5).shape[1] < 20
+
+
+def test_fast_top_components_match_the_exact_pca():
+    """Weighted rows and 2 power iterations: the kept components of the product, up to sign."""
+    rng = np.random.default_rng(0)
+    transitions = normalize(sparse.random(3000, 400, density=0.05, random_state=0, format="csr"), "l1")
+    basis = rng.normal(size=(400, 4)) * [20, 10, 5, 1]
+    potential = basis @ rng.normal(size=(4, 400)) + 0.01 * rng.normal(size=(400, 400))
+    copies = rng.integers(1, 3, size=3000)
+    ours = P.fast_top_components(transitions, potential, copies.astype(float), seed=3)
+    product = (transitions @ potential)
+    ref = PCA(25, svd_solver="full").fit(np.repeat(product, copies, axis=0))
+    ratio = ref.explained_variance_ / ref.explained_variance_.sum()
+    expected = ref.transform(product)[:, ratio > 0.01]
+    assert ours.shape == expected.shape and 2 <= ours.shape[1] < 25
+    np.testing.assert_allclose(np.abs(ours), np.abs(expected), atol=1e-6 * np.abs(expected).max())
+
+
+def test_fast_potential_is_seeded_and_rejects_weights_on_the_exact_path(pcs):
+    a = P.diffusion_potential(pcs[:2500], seed=4)
+    assert np.array_equal(a, P.diffusion_potential(pcs[:2500], seed=4))
+    assert a.shape[0] == 2500 and 1 <= a.shape[1] <= 25
+    with pytest.raises(ValueError, match="weights are for the fast path"):
+        P.diffusion_potential(pcs[:50], exact=True, weights=np.ones(50))
+    with pytest.raises(ValueError, match="multiplicities"):
+        P.diffusion_potential(pcs[:50], weights=np.full(50, 0.5))
+    with pytest.raises(ValueError, match="one entry per row"):
+        P.diffusion_potential(pcs[:50], weights=np.ones(49))

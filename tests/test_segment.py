@@ -75,7 +75,10 @@ def test_jobs_give_the_files_of_a_serial_run(latents, tmp_path, monkeypatch):
     parallel = segment.segment_latents(latents, ["a", "b"], tmp_path / "two", progress=False)
     for name in ("a", "b"):
         one, two = segment.load_segmentation(serial, name), segment.load_segmentation(parallel, name)
-        assert all(np.array_equal(one[k], two[k]) for k in segment.KEYS), name
+        labels = [k for k in segment.KEYS if k != "gradient"]
+        assert [k for k in labels if not np.array_equal(one[k], two[k])] == [], name
+        # the gradient (a sum of movements) may differ in the last bits: BLAS sums depend on its threads
+        np.testing.assert_allclose(one["gradient"], two["gradient"], rtol=1e-9, atol=1e-12)
     monkeypatch.setenv("CUTS_JOBS", "two")
     with pytest.raises(ValueError, match="CUTS_JOBS"):
         segment.segment_latents(latents, ["a", "b"], tmp_path / "three", progress=False)
