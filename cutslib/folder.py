@@ -85,10 +85,11 @@ EPOCH_SECONDS_128 = 11.0
 STAGE2_SECONDS = ((128 * 128, 13.5), (512 * 512, 46.0))
 
 
-def estimate_seconds(n_train_images: int, epochs: int, n_segment: int, pixels: float, size: int) -> tuple[float, float]:
+def estimate_seconds(samples_per_epoch: int, epochs: int, n_segment: int, pixels: float,
+                     size: int) -> tuple[float, float]:
     """(training, Stage 2) seconds on a 2-core CPU, roughly: training scales with the images drawn per epoch
     and their area, Stage 2 as a power law through the two measured points (pixels: mean per image)."""
-    train_s = epochs * EPOCH_SECONDS_128 * max(n_train_images, 80) / 80 * (size / 128) ** 2
+    train_s = epochs * EPOCH_SECONDS_128 * samples_per_epoch / 80 * (size / 128) ** 2
     (p0, t0), (p1, t1) = STAGE2_SECONDS
     exponent = np.log(t1 / t0) / np.log(p1 / p0)
     return train_s, n_segment * t0 * (max(pixels, 1) / p0) ** exponent
@@ -164,7 +165,8 @@ def segment_folder(images, checkpoint=None, out=None, seed: int = 1, size: int =
         out = Path(out)
         check_out(out, settings)
     pixels = np.mean([f.rows * f.cols for f in dataset.frames.values()])
-    train_s, stage2_s = estimate_seconds(len(dataset), 0 if checkpoint else cfg.epochs, n, pixels, size)
+    epochs, samples = (0, 0) if checkpoint else (cfg.epochs, max(len(dataset), cfg.min_samples_per_epoch))
+    train_s, stage2_s = estimate_seconds(samples, epochs, n, pixels, size)
     if checkpoint is None:
         log.info("training the encoder on %d images of %s (profile %s, %d epochs; roughly %s on a 2-core CPU, "
                  "less on a GPU); cached, rerun to resume", len(dataset), images, profile or FOLDER_PROFILE,
