@@ -30,11 +30,11 @@ from cutslib.clustering import spectral_kmeans
 from cutslib.condensation import KNN, condense, persistent_structures
 from cutslib.potential import cpu_threads, limit_threads
 
-VERSION = 3  # bump when the outputs change, so old caches are not reused (3: the fast potential)
+VERSION = 4  # bump when the outputs change, so old caches are not reused (3: the fast potential)
 KEYS = ("levels", "level_steps", "persistent", "persistent2023", "kmeans", "n_clusters", "gradient")
 
 
-def segment_image(latents, seed: int = 0, exact: bool = False) -> dict:
+def segment_image(latents, seed: int = 0, exact: bool = True) -> dict:
     """Segment one image from its pixel embeddings (H, W, D); returns the arrays listed in the module doc.
 
     ``exact=True``: the reference's potentials bit for bit (slow; see :mod:`cutslib.potential`)."""

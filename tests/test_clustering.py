@@ -41,22 +41,10 @@ def test_spectral_kmeans_bad_input(latents):
         spectral_kmeans(latents[0])
 
 
-def test_fast_spectral_kmeans_agrees_with_the_exact_path_as_well_as_two_seeds(latents):
-    """The fast path (random landmarks, float32, k-means on 99% of the variance) against the exact path
-    with the same seed, measured against the exact path's own seed-to-seed agreement."""
-    from sklearn.metrics import adjusted_rand_score
-
-    exact = {seed: spectral_kmeans(latents, seed=seed, exact=True) for seed in (2, 3)}
-    fast = spectral_kmeans(latents, seed=2)
-    assert fast.shape == (len(latents),) and len(np.unique(fast)) == 10
-    tolerance = adjusted_rand_score(exact[2], exact[3])
-    assert adjusted_rand_score(fast, exact[2]) >= tolerance - 0.1, tolerance
-
-
 def test_fast_spectral_kmeans_on_repeated_rows(latents):
     rows = latents.copy()
     rows[:1000] = rows[0]  # copies share a label; fewer distinct rows than clusters give one each
-    labels = spectral_kmeans(rows, seed=0)
+    labels = spectral_kmeans(rows, seed=0, exact=False)
     assert len(np.unique(labels[:1000])) == 1
     few = np.repeat(latents[:4], 5, axis=0)
-    assert len(np.unique(spectral_kmeans(few, n_clusters=10))) == 4
+    assert len(np.unique(spectral_kmeans(few, n_clusters=10, exact=False))) == 4
