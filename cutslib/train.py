@@ -186,7 +186,9 @@ def step_losses(model: CUTSNet, images: torch.Tensor, generator: torch.Generator
     """
     pairs = sample_pairs(images, generator, cfg.n_anchors, cfg.n_candidates, cfg.ssim_threshold, cfg.positive)
     coords = torch.cat([pairs.anchors, pairs.positives], 1)
-    if windowed if windowed is not None else cfg.forward == "windowed":
+    if windowed is None:
+        windowed = cfg.forward == "windowed"
+    if windowed:
         latents = model.encoder.windowed(images, coords)
     else:
         # one gather for both sets, so the backward pass scatters into one dense gradient instead of two
@@ -223,21 +225,24 @@ class Trainer:
             torch.manual_seed(seed)
             self.model = CUTSNet(self.train_images.shape[1]).to(self.device, memory_format=layout)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        # the warm-up is built only when used: building LinearLR already lowers the lr to its start value
-        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=cfg.epochs - cfg.warmup_epochs,
-                                                            eta_min=0.0)
-        self.scheduler = cosine
-        if cfg.schedule == "constant":
-            self.scheduler = torch.optim.lr_scheduler.ConstantLR(self.optimizer, factor=1.0, total_iters=0)
-        elif cfg.warmup_epochs:
-            warmup = torch.optim.lr_scheduler.LinearLR(self.optimizer, start_factor=cfg.warmup_start_lr / cfg.lr,
-                                                       end_factor=1.0, total_iters=cfg.warmup_epochs)
-            self.scheduler = torch.optim.lr_scheduler.SequentialLR(self.optimizer, [warmup, cosine],
-                                                                   milestones=[cfg.warmup_epochs])
+        self.scheduler = self.make_scheduler()
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch = 0
         self.best_val = float("inf")
         self.log: list[dict] = []
+
+    def make_scheduler(self):
+        """The per-epoch learning-rate schedule: constant, or linear warm-up then cosine decay to 0."""
+        cfg, optimizer = self.cfg, self.optimizer
+        if cfg.schedule == "constant":
+            return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs - cfg.warmup_epochs,
+                                                            eta_min=0.0)
+        if not cfg.warmup_epochs:  # built only when used: building LinearLR already lowers the lr
+            return cosine
+        warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=cfg.warmup_start_lr / cfg.lr,
+                                                   end_factor=1.0, total_iters=cfg.warmup_epochs)
+        return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, cosine], milestones=[cfg.warmup_epochs])
 
     def train_epoch(self) -> dict:
         """One epoch of training steps; mean losses over the epoch's samples."""

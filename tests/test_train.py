@@ -65,14 +65,20 @@ def test_split_and_epoch_sizes():
     assert len(order) == 80 and counts.min() == 2 and counts.max() == 2
 
 
-@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
-def test_paper_schedule_warms_up_then_decays_to_zero():
+def lr_trace(cfg: TrainConfig, n_epochs: int) -> tuple[list[float], Trainer]:
+    """The learning rate of each of ``n_epochs`` epochs under ``cfg``'s schedule, and the trainer after them."""
     tiny_images = np.zeros((2, 17, 17, 1), np.float32)
-    trainer = Trainer(tiny_images, tiny_images, seed=0, cfg=PROFILES["paper"], device="cpu")
+    trainer = Trainer(tiny_images, tiny_images, seed=0, cfg=cfg, device="cpu")
     lrs = []
-    for _ in range(200):
+    for _ in range(n_epochs):
         lrs.append(trainer.optimizer.param_groups[0]["lr"])
+        trainer.optimizer.step()  # no gradients: changes nothing, but keeps the optimiser-then-schedule order
         trainer.scheduler.step()
+    return lrs, trainer
+
+
+def test_paper_schedule_warms_up_then_decays_to_zero():
+    lrs, trainer = lr_trace(PROFILES["paper"], 200)
     assert lrs[0] == pytest.approx(1e-6) and lrs[10] == pytest.approx(1e-3)
     assert all(a < b for a, b in zip(lrs[:10], lrs[1:11]))
     assert all(a > b for a, b in zip(lrs[10:], lrs[11:]))
@@ -80,15 +86,9 @@ def test_paper_schedule_warms_up_then_decays_to_zero():
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
 
 
-@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
 def test_no_warm_up_starts_at_the_full_learning_rate():
-    tiny_images = np.zeros((2, 17, 17, 1), np.float32)
     cfg = TrainConfig(epochs=4, warmup_epochs=0)
-    trainer = Trainer(tiny_images, tiny_images, seed=0, cfg=cfg, device="cpu")
-    lrs = []
-    for _ in range(4):
-        lrs.append(trainer.optimizer.param_groups[0]["lr"])
-        trainer.scheduler.step()
+    lrs, _ = lr_trace(cfg, 4)
     assert lrs[0] == pytest.approx(cfg.lr)
     assert lrs[2] == pytest.approx(0.5 * cfg.lr, rel=1e-6)  # cosine midpoint
 
@@ -244,13 +244,7 @@ def test_arxiv2023_profile_is_methods_2023_training():
 
 
 def test_constant_schedule_keeps_the_learning_rate():
-    tiny_images = np.zeros((2, 17, 17, 1), np.float32)
-    trainer = Trainer(tiny_images, tiny_images, seed=0, cfg=PROFILES["arxiv2023"], device="cpu")
-    lrs = []
-    for _ in range(50):
-        lrs.append(trainer.optimizer.param_groups[0]["lr"])
-        trainer.optimizer.step()
-        trainer.scheduler.step()
+    lrs, _ = lr_trace(PROFILES["arxiv2023"], 50)
     assert lrs == [1e-3] * 50
 
 
