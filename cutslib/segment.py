@@ -125,24 +125,6 @@ def segment_dataset(dataset, seed: int, config="quick", progress: bool = True, l
                            desc=f"segment {dataset.name}", jobs=jobs)
 
 
-def segment_folder(images, checkpoint, out=None, seed: int = 0, progress: bool = True) -> Path:
-    """Segment a folder of the user's own images with a trained checkpoint; returns the output folder
-    (``out``, or a cached folder keyed by the images and the checkpoint)."""
-    from cutslib.data import load_folder
-    from cutslib.embed import embed_images
-
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
-    dataset = load_folder(images)
-    if out is None:
-        settings = {"images": str(Path(images).resolve()), "checkpoint": str(checkpoint.resolve()),
-                    "knn": KNN, "seed": seed, "version": VERSION}
-        out = cache.run_dir("segment", dataset.name, seed, settings)
-    latents, _ = embed_images(checkpoint, dataset.images, progress=progress)
-    return segment_latents(latents, dataset.ids, out, seed=seed, progress=progress)
-
-
 def load_segmentation(folder, image_id: str) -> dict:
     """The arrays of one image's segmentation (see the module doc)."""
     path = Path(folder) / file_name(image_id)
