@@ -25,8 +25,9 @@ validated against the exact path's own seed-to-seed spread (README, "Stage 2 spe
 - random landmarks (graphtools' ``random_landmarking``: seeded random points, each point joins its nearest
   one) instead of the spectral embedding and the 2000-cluster MiniBatchKMeans, the two costliest steps;
 - the first PCA: an exact eigendecomposition of the (weighted) D x D covariance instead of an SVD;
-- float32 for the kNN search (the kernel values and bandwidths are then recomputed from float32
-  differences of the candidate pairs, which have no cancellation), the landmark operator, its power and t;
+- the kNN search: an exact kd-tree search (float64 distances without the cancellation of the reference's
+  |x|^2 - 2 x.y + |y|^2, so the kernel equals graphtools' to ~1e-11, not bit for bit);
+- float32 for the landmark operator, its power and t;
 - the final PCA: randomized SVD with FAST_POWER_ITER power iterations instead of 7 (the <= 25 components
   kept are well separated, and 10 oversamples make them converge fast).
 """
@@ -42,6 +43,7 @@ from functools import partial
 import numpy as np
 from scipy import linalg, sparse
 from scipy.linalg import blas
+from scipy.spatial import cKDTree
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import normalize
@@ -59,7 +61,7 @@ POTENTIAL_PCS = 25  # at most this many components of the potential ...
 MIN_VARIANCE = 0.01  # ... each above this explained-variance ratio
 BLOCK_ENTRIES = 2**24  # distances held at once by the kNN search (128 MB, over all threads)
 FAST_POWER_ITER = 2  # power iterations of the fast path's final PCA (sklearn's rule gives 7)
-PRECISE_ROWS = 1e-3  # fast kNN: rows whose bandwidth^2 is below this fraction of max |x|^2 redo it in float64
+SEARCH_MARGIN = 1.6  # fast kNN: distinct neighbours queried per row, as a multiple of knn + 1
 _thread_limit: int | None = None  # set by limit_threads (e.g. inside a worker process)
 
 
@@ -215,78 +217,38 @@ def weighted_kernel(data, weights, knn=KNN, decay=DECAY, thresh=THRESH, landmark
     as :func:`alpha_decay_kernel` on all the points, restricted to one copy of each (the kNN counts every
     copy). Returns (kernel (n, n) csr, nearest landmark of each row or None).
 
-    Distances in float32 by one product [x, 1] @ [-2 y, |y|^2]^T (|x - y|^2 less the row's |x|^2, which
-    does not change a row's order); rows whose bandwidth is too small for float32 redo it in float64."""
-    x64 = np.asarray(data, dtype=np.float64)
-    n = len(x64)
+    An exact kd-tree search (scipy's cKDTree, float64 distances): the embeddings after the first PCA hold
+    almost all their variance in a few components, which is where a kd-tree beats a brute-force search.
+    One query gets each row's SEARCH_MARGIN x (knn + 1) nearest distinct rows; the few rows whose kernel
+    ball (bandwidth x thresh^(-1/decay)) reaches past them get a ball query of their own."""
+    x = np.asarray(data, dtype=np.float64)
+    n = len(x)
     knn = int(min(knn, weights.sum() - 2))
-    kk = min(knn, n - 1)  # the kk + 1 nearest distinct rows hold the knn + 1 nearest points (self included)
-    factor2 = (-math.log(thresh)) ** (2 / decay)
-    unit = bool(np.all(weights == 1))
-    sq64 = np.einsum("ij,ij->i", x64, x64)
-    left = np.hstack([x64, np.ones((n, 1))])
-    right = np.hstack([-2 * x64, sq64[:, None]])
-    left32, right32 = left.astype(np.float32), right.astype(np.float32)
-    small = PRECISE_ROWS * sq64.max()
-
-    def kernel_rows(d2, shift, rows):
-        """(row, col, value) of the kernel rows ``rows``, whose squared distances are d2 + shift[:, None]."""
-        d2[np.arange(len(rows)), rows] = -shift  # a row is at distance 0 from itself, without round-off
-        kth = kth_smallest(d2, kk)
-        if not unit:  # weighted (knn+1)-th smallest among the kk + 1 nearest distinct rows
-            r, c = np.nonzero(d2 <= kth[:, None])
-            order = np.lexsort((d2[r, c], r))
-            r, c = r[order], c[order]
-            counts = np.cumsum(weights[c])
-            starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
-            before = np.r_[0, counts[starts[1:] - 1]]
-            short = np.add.reduceat((counts - np.repeat(before, np.diff(np.r_[starts, len(r)]))) < knn + 1,
-                                    starts)
-            kth = d2[r[starts + short], c[starts + short]]
-        bandwidth2 = np.maximum(kth + shift, np.finfo(np.float64).eps ** 2)
-        r, c = np.nonzero(d2 <= (bandwidth2 * factor2 * (1 + 1e-6) - shift)[:, None])
-        dist2 = np.maximum(d2[r, c].astype(np.float64) + shift[r], 0)
-        w = np.exp(-np.power(dist2 / bandwidth2[r], decay / 2))
-        kept = w >= thresh
-        return r[kept], c[kept], w[kept], kth + shift
-
-    n_threads = cpu_threads()
-    block = max(1, BLOCK_ENTRIES // (n * 8))  # not by thread count: the same blocks, the same float32 sums
-
-    def rows_from(start):
-        stop = min(start + block, n)
-        d2 = left32[start:stop] @ right32.T
-        nearest = None if landmarks is None else d2[:, landmarks].argmin(axis=1)
-        r, c, w, bandwidth2 = kernel_rows(d2, sq64[start:stop].astype(np.float32), np.arange(start, stop))
-        redo = np.flatnonzero(bandwidth2 < small)  # float32 round-off is no longer small against these
-        if len(redo):
-            keep = ~np.isin(r, redo)
-            r2, c2, w2, _ = kernel_rows(left[start + redo] @ right.T, sq64[start + redo], start + redo)
-            r, c, w = np.r_[r[keep], redo[r2]], np.r_[c[keep], c2], np.r_[w[keep], w2]
-        return r + start, c, w, nearest
-
-    import torch
-
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the blocks run in parallel: one thread each, for BLAS and torch alike
-    try:
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
-            parts = list(pool.map(rows_from, range(0, n, block)))
-    finally:
-        torch.set_num_threads(torch_threads)
-    rows, cols, vals = (np.concatenate([p[i] for p in parts]) for i in range(3))
-    kernel = sparse.csr_matrix((vals, (rows, cols)), shape=(n, n))
-    nearest = None if landmarks is None else landmarks[np.concatenate([p[3] for p in parts])]
+    k = int(min(n, math.ceil(SEARCH_MARGIN * (knn + 1))))  # the knn + 1 nearest points lie in the first knn + 1
+    factor = (-math.log(thresh)) ** (1 / decay)
+    tree = cKDTree(x)
+    dist, index = tree.query(x, k=k, workers=cpu_threads())
+    # bandwidth: the distance to the (knn + 1)-th nearest point, self and every copy included
+    position = np.argmax(np.cumsum(weights[index], axis=1) >= knn + 1, axis=1)
+    bandwidth = np.maximum(dist[np.arange(n), position], np.finfo(np.float64).eps)
+    radius = bandwidth * factor
+    inside = dist <= radius[:, None]
+    rows, cols, d = np.nonzero(inside)[0], index[inside], dist[inside]
+    beyond = np.flatnonzero(inside[:, -1] & (k < n))  # their ball holds more than k distinct rows
+    if len(beyond):
+        balls = tree.query_ball_point(x[beyond], radius[beyond], workers=cpu_threads())
+        extra = np.concatenate([np.asarray(b, dtype=np.int64) for b in balls])
+        extra_rows = np.repeat(beyond, [len(b) for b in balls])
+        keep = ~np.isin(rows, beyond)
+        rows, cols, d = (np.r_[rows[keep], extra_rows], np.r_[cols[keep], extra],
+                         np.r_[d[keep], np.linalg.norm(x[extra_rows] - x[extra], axis=1)])
+    values = np.exp(-np.power(d / bandwidth[rows], decay))
+    kept = values >= thresh
+    kernel = sparse.csr_matrix((values[kept], (rows[kept], cols[kept])), shape=(n, n))
+    nearest = None
+    if landmarks is not None:
+        nearest = landmarks[cKDTree(x[landmarks]).query(x, k=1, workers=cpu_threads())[1]]
     return ((kernel + kernel.T) / 2).tocsr(), nearest
-
-
-def kth_smallest(d2, k) -> np.ndarray:
-    """The (k+1)-th smallest value of each row (np.partition's [:, k]), by torch's top-k selection
-    (2x faster than numpy's introselect here)."""
-    import torch
-
-    top = torch.topk(torch.from_numpy(d2), k + 1, dim=1, largest=False, sorted=False).values
-    return top.max(dim=1).values.numpy()
 
 
 def weighted_pca(x, n_components, weights, variance=None) -> np.ndarray:

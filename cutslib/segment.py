@@ -74,16 +74,16 @@ def check_jobs(jobs) -> int:
     return value
 
 
-def _segment_to(path, latents, seed, threads):
+def _segment_to(path, latents, seed, threads, exact):
     """Segment one image with at most ``threads`` threads and write its file (also in a worker)."""
     with limit_threads(threads):
-        cache.save_npz(path, **segment_image(np.asarray(latents), seed=seed))
+        cache.save_npz(path, **segment_image(np.asarray(latents), seed=seed, exact=exact))
 
 
 def segment_latents(latents, ids, folder, seed: int = 0, progress: bool = True, desc="segment",
-                    jobs: int | None = None) -> Path:
+                    jobs: int | None = None, exact: bool = True) -> Path:
     """Segment every image of ``latents`` (N, H, W, D) into ``folder``, skipping images already done;
-    ``jobs`` images at a time (see the module doc)."""
+    ``jobs`` images at a time (see the module doc); ``exact`` as for :func:`segment_image`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if len(latents) != len(ids):
@@ -96,13 +96,13 @@ def segment_latents(latents, ids, folder, seed: int = 0, progress: bool = True, 
     bar = tqdm(total=len(todo), desc=desc, unit="image", disable=not progress)
     if jobs == 1 or len(todo) <= 1:
         for i in todo:
-            _segment_to(folder / names[i], latents[i], seed, cpu_threads())
+            _segment_to(folder / names[i], latents[i], seed, cpu_threads(), exact)
             bar.update()
     else:
         from joblib import Parallel, delayed
 
         threads = max(1, cpu_threads() // jobs)  # workers x threads <= cores
-        tasks = (delayed(_segment_to)(folder / names[i], np.asarray(latents[i]), seed, threads) for i in todo)
+        tasks = (delayed(_segment_to)(folder / names[i], np.asarray(latents[i]), seed, threads, exact) for i in todo)
         for _ in Parallel(n_jobs=min(jobs, len(todo)), return_as="generator_unordered")(tasks):
             bar.update()
     bar.close()

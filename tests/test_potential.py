@@ -71,13 +71,19 @@ def test_randomized_svd_refuses_a_wide_matrix():
 
 # ------------------------------------------------------------------------------------------ fast path
 def test_fast_kernel_agrees_with_graphtools_kernel(pcs):
-    """float32 search, the same kernel to float32 round-off of the bandwidths (entries at the 1e-4 cut
-    may come or go)."""
+    """The kd-tree search gives the same kernel to round-off (float64 distances without cancellation)."""
     ref = P.alpha_decay_kernel(pcs)
     ours, nearest = P.weighted_kernel(pcs, np.ones(len(pcs)))
     assert nearest is None
-    assert abs(ours.nnz - ref.nnz) <= 1e-3 * ref.nnz
-    assert abs(ours - ref).max() < 5e-3
+    assert ours.nnz == ref.nnz and abs(ours - ref).max() < 1e-8
+
+
+def test_fast_kernel_queries_balls_past_the_margin(pcs, monkeypatch):
+    """Rows whose kernel ball holds more distinct rows than the first query returned get a ball query."""
+    ref = P.alpha_decay_kernel(pcs)
+    monkeypatch.setattr(P, "SEARCH_MARGIN", 1.0)  # every ball reaches past the knn + 1 nearest
+    ours, _ = P.weighted_kernel(pcs, np.ones(len(pcs)))
+    assert ours.nnz == ref.nnz and abs(ours - ref).max() < 1e-8
 
 
 def test_fast_kernel_counts_every_copy(pcs):
@@ -90,10 +96,10 @@ def test_fast_kernel_counts_every_copy(pcs):
     landmarks = np.array([3, 77, 400])
     ours, nearest = P.weighted_kernel(rows, copies.astype(float), landmarks=landmarks)
     restricted = full[first][:, first]
-    assert ours.nnz == restricted.nnz and abs(ours - restricted)[1:, 1:].max() < 5e-3
+    assert ours.nnz == restricted.nnz and abs(ours - restricted)[1:, 1:].max() < 1e-8
     # between the copies of row 0 the reference divides round-off by round-off (d and the bandwidth are
     # both ~1e-16: any value in (0, 1]); ours is the exact limit, exp(0) = 1
-    assert ours[0, 0] == 1 and abs(ours - restricted)[0, 1:].max() < 5e-3
+    assert ours[0, 0] == 1 and abs(ours - restricted)[0, 1:].max() < 1e-8
     distances = ((rows[:, None] - rows[landmarks][None]) ** 2).sum(axis=2)
     assert np.array_equal(nearest, landmarks[distances.argmin(axis=1)])
 
