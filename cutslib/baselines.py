@@ -172,13 +172,7 @@ def baseline_dataset(dataset, method: str, seed: int = 0, progress: bool = True,
     method = check_method(method)
     if method in SAM_METHODS and dataset.masks is None:
         raise ValueError(f"{dataset.name}: SAM's prompts need ground-truth masks")
-    seed = 0 if method in DETERMINISTIC else seed
-    settings = {"method": method, "dataset": dataset.name,
-                "data": cache.images_digest(dataset, masks=method in SAM_METHODS)}
-    if method == "dfc":
-        settings["dfc"] = asdict(dfc_config)
-    if method in SAM_METHODS:
-        settings["checkpoint"] = str(sam_checkpoint)
+    seed, settings = baseline_settings(dataset, method, seed, sam_checkpoint, dfc_config)
     folder = cache.run_dir(f"baseline-{method}", dataset.name, seed, settings)
     for i, image_id in enumerate(tqdm(dataset.ids, desc=f"{method} on {dataset.name}", disable=not progress)):
         path = folder / f"{image_id}.npz"
@@ -189,6 +183,19 @@ def baseline_dataset(dataset, method: str, seed: int = 0, progress: bool = True,
                               sam_checkpoint=sam_checkpoint, dfc_config=dfc_config)
         cache.save_npz(path, labels=labels)
     return folder
+
+
+def baseline_settings(dataset, method: str, seed: int = 0, sam_checkpoint=None,
+                      dfc_config: DFCConfig = DFCConfig()) -> tuple[int, dict]:
+    """(seed, settings) that key a baseline's cache folder (deterministic methods: seed 0)."""
+    method = check_method(method)
+    settings = {"method": method, "dataset": dataset.name,
+                "data": cache.images_digest(dataset, masks=method in SAM_METHODS)}
+    if method == "dfc":
+        settings["dfc"] = asdict(dfc_config)
+    if method in SAM_METHODS:
+        settings["checkpoint"] = str(sam_checkpoint)
+    return (0 if method in DETERMINISTIC else seed), settings
 
 
 def load_baseline(folder, image_id: str) -> np.ndarray:

@@ -42,12 +42,17 @@ def images_digest(dataset, masks: bool = False) -> str:
     return h.hexdigest()
 
 
+def run_path(stage: str, dataset: str, seed: int, settings: dict) -> Path:
+    """Where :func:`run_dir` keeps one stage's outputs, without creating it."""
+    return results_dir() / dataset / f"seed{seed}" / f"{stage}-{settings_hash(settings)}"
+
+
 def run_dir(stage: str, dataset: str, seed: int, settings: dict) -> Path:
     """The folder for one stage's outputs: ``results/<dataset>/seed<seed>/<stage>-<hash>``.
 
     The settings are written beside the outputs (``settings.json``) so a folder explains itself.
     """
-    path = results_dir() / dataset / f"seed{seed}" / f"{stage}-{settings_hash(settings)}"
+    path = run_path(stage, dataset, seed, settings)
     path.mkdir(parents=True, exist_ok=True)
     if not (path / "settings.json").exists():
         write_text(path / "settings.json", json.dumps(settings, indent=2, sort_keys=True, default=str))

@@ -75,8 +75,7 @@ def embed_dataset(dataset, seed: int, config="quick", progress: bool = True,
     """
     cfg = resolve_config(config)
     checkpoint = train(dataset, seed, cfg, progress=progress, device=device)
-    settings = {"train": run_settings(dataset, cfg), "latents_dtype": "float32"}
-    folder = cache.run_dir("embed", dataset.name, seed, settings)
+    folder = cache.run_dir("embed", dataset.name, seed, embed_settings(dataset, cfg))
     latents_path, recon_path, ids_path = folder / "latents.npy", folder / "recon.npy", folder / "ids.json"
     if not ids_path.exists():  # ids.json is written last: its presence marks a complete embedding
         n, h, w, c = dataset.images.shape
@@ -88,6 +87,11 @@ def embed_dataset(dataset, seed: int, config="quick", progress: bool = True,
             del latents, recon
         cache.write_text(ids_path, json.dumps(list(dataset.ids)))
     return load_embeddings(folder)
+
+
+def embed_settings(dataset, cfg) -> dict:
+    """The settings that key an embedding's cache folder."""
+    return {"train": run_settings(dataset, cfg), "latents_dtype": "float32"}
 
 
 def load_embeddings(folder) -> Embeddings:

@@ -191,7 +191,7 @@ def segment_folder(images, checkpoint=None, out=None, seed: int = 1, size: int =
             if arrays is None:
                 latents, recon = embed_images(checkpoint, dataset.images[i])
                 bar.update(1)
-                arrays = {**segment_image(frame.crop(latents[0]), seed=seed), "recon": frame.crop(recon[0])}
+                arrays = {**segment_image(frame.crop(latents[0]), seed=seed, progress=progress), "recon": frame.crop(recon[0])}
                 bar.update(1)
                 outputs.write_outputs(out, stem, arrays, image, arrays["recon"], frame)
                 cache.save_npz(npz, **arrays)  # last: its presence marks the image done

@@ -31,26 +31,35 @@ from cutslib.condensation import KNN, condense, persistent_structures
 from cutslib.potential import cpu_threads, limit_threads
 
 VERSION = 4  # bump when the outputs change, so old caches are not reused (3: the fast potential)
+LARGE = 128 * 128  # images with more pixels than this get a progress bar of their own
 KEYS = ("levels", "level_steps", "persistent", "persistent2023", "kmeans", "n_clusters", "gradient")
 
 
-def segment_image(latents, seed: int = 0, exact: bool = True) -> dict:
+def segment_image(latents, seed: int = 0, exact: bool = True, progress: bool = False) -> dict:
     """Segment one image from its pixel embeddings (H, W, D); returns the arrays listed in the module doc.
 
-    ``exact=True``: the reference's potentials bit for bit (slow; see :mod:`cutslib.potential`)."""
+    ``exact=True``: the reference's potentials bit for bit (slow; see :mod:`cutslib.potential`).
+    ``progress``: a bar through the image's steps (and condensation's merges), for large images."""
     latents = np.asarray(latents)
     if latents.ndim != 3:
         raise ValueError(f"latents must be (H, W, D), got shape {latents.shape}")
     h, w, d = latents.shape
     flat = latents.reshape(h * w, d)
-    cond = condense(flat, knn=KNN, seed=seed, exact=exact)
-    levels = [cond.labels(step).reshape(h, w) for step in cond.levels]
+    with tqdm(total=3, desc=f"{h}x{w} image: condensation", leave=False, disable=not progress) as bar:
+        cond = condense(flat, knn=KNN, seed=seed, exact=exact, progress=progress)
+        levels = [cond.labels(step).reshape(h, w) for step in cond.levels]
+        bar.update(), bar.set_description(f"{h}x{w} image: persistent maps")
+        persistent = persistent_structures(cond, (h, w)).astype(np.int32)
+        persistent2023 = persistent_structures(cond, (h, w), rule="2023").astype(np.int32)
+        bar.update(), bar.set_description(f"{h}x{w} image: k-means")
+        kmeans = spectral_kmeans(flat, n_clusters=10, seed=seed, exact=exact).reshape(h, w).astype(np.int32)
+        bar.update()
     return {
         "levels": np.stack(levels).astype(np.int32) if levels else np.zeros((0, h, w), np.int32),
         "level_steps": np.asarray(cond.levels, dtype=np.int64),
-        "persistent": persistent_structures(cond, (h, w)).astype(np.int32),
-        "persistent2023": persistent_structures(cond, (h, w), rule="2023").astype(np.int32),
-        "kmeans": spectral_kmeans(flat, n_clusters=10, seed=seed, exact=exact).reshape(h, w).astype(np.int32),
+        "persistent": persistent,
+        "persistent2023": persistent2023,
+        "kmeans": kmeans,
         "n_clusters": np.asarray(cond.n_clusters, dtype=np.int64),
         "gradient": np.asarray(cond.gradient, dtype=np.float64),
     }
@@ -74,10 +83,10 @@ def check_jobs(jobs) -> int:
     return value
 
 
-def _segment_to(path, latents, seed, threads, exact):
+def _segment_to(path, latents, seed, threads, exact, progress=False):
     """Segment one image with at most ``threads`` threads and write its file (also in a worker)."""
     with limit_threads(threads):
-        cache.save_npz(path, **segment_image(np.asarray(latents), seed=seed, exact=exact))
+        cache.save_npz(path, **segment_image(np.asarray(latents), seed=seed, exact=exact, progress=progress))
 
 
 def segment_latents(latents, ids, folder, seed: int = 0, progress: bool = True, desc="segment",
@@ -95,8 +104,9 @@ def segment_latents(latents, ids, folder, seed: int = 0, progress: bool = True, 
     todo = [i for i, name in enumerate(names) if not (folder / name).exists()]
     bar = tqdm(total=len(todo), desc=desc, unit="image", disable=not progress)
     if jobs == 1 or len(todo) <= 1:
+        inner = progress and (len(todo) == 1 or latents.shape[1] * latents.shape[2] > LARGE)
         for i in todo:
-            _segment_to(folder / names[i], latents[i], seed, cpu_threads(), exact)
+            _segment_to(folder / names[i], latents[i], seed, cpu_threads(), exact, inner)
             bar.update()
     else:
         from joblib import Parallel, delayed
@@ -118,11 +128,15 @@ def segment_dataset(dataset, seed: int, config="quick", progress: bool = True, l
     from cutslib.embed import embed_dataset
 
     embeddings = embed_dataset(dataset, seed, config, progress=progress)
-    settings = {"embeddings": str(embeddings.path.name), "knn": KNN, "seed": seed, "version": VERSION}
-    folder = cache.run_dir("segment", dataset.name, seed, settings)
+    folder = cache.run_dir("segment", dataset.name, seed, segment_settings(embeddings.path.name, seed))
     n = n_first(limit, len(embeddings))
     return segment_latents(embeddings.latents[:n], embeddings.ids[:n], folder, seed=seed, progress=progress,
                            desc=f"segment {dataset.name}", jobs=jobs)
+
+
+def segment_settings(embeddings_folder: str, seed: int) -> dict:
+    """The settings that key a data set's segmentation folder (``embeddings_folder``: the embedding's name)."""
+    return {"embeddings": str(embeddings_folder), "knn": KNN, "seed": seed, "version": VERSION}
 
 
 def load_segmentation(folder, image_id: str) -> dict:

@@ -82,6 +82,11 @@ def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return nn.functional.binary_cross_entropy_with_logits(logits, target) + soft_dice
 
 
+def unet_settings(dataset, cfg: UNetConfig) -> dict:
+    """The settings that key a UNet run's cache folder."""
+    return {"config": asdict(cfg), "data": cache.images_digest(dataset, masks=True)}
+
+
 def train_unet(dataset, seed: int = 1, config: str | UNetConfig = "quick", progress: bool = True) -> Path:
     """Train the UNet on the train part of :func:`split` (keeping the best validation loss); cached.
 
@@ -97,8 +102,7 @@ def train_unet(dataset, seed: int = 1, config: str | UNetConfig = "quick", progr
     if dataset.masks.max() > 1:
         raise ValueError(f"{dataset.name}: the supervised UNet handles binary masks only")
     train, val, test = split(len(dataset), seed)
-    settings = {"config": asdict(cfg), "data": cache.images_digest(dataset, masks=True)}
-    folder = cache.run_dir("unet", dataset.name, seed, settings)
+    folder = cache.run_dir("unet", dataset.name, seed, unet_settings(dataset, cfg))
     best_path, running_path = folder / "best.pt", folder / "running.pt"
     if best_path.exists():
         return best_path

@@ -266,5 +266,6 @@ def test_evaluation_csv_is_keyed_by_the_masks(images, results, tmp_path, capsys)
         code, out, err = run(capsys, ["evaluate", "--images", str(images), "--masks", str(masks), "--methods",
                                       "random", "--no-progress"])
         assert code == 0, err
+        assert out.startswith("estimate: under a minute")  # printed before the work starts
         paths.append(out.strip().splitlines()[-1])
     assert paths[0] != paths[1]

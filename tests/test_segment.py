@@ -48,7 +48,8 @@ def test_segment_latents_caches_and_resumes(latents, tmp_path, monkeypatch):
     (folder / "b_2.npz").unlink()  # as if interrupted: only the missing image is redone
     calls = []
     original = segment.segment_image
-    monkeypatch.setattr(segment, "segment_image", lambda lat, seed=0, exact=True: calls.append(1) or original(lat, seed, exact))
+    monkeypatch.setattr(segment, "segment_image", lambda lat, seed=0, exact=True, progress=False:
+                        calls.append(1) or original(lat, seed, exact))
     segment.segment_latents(latents, ["a/1", "b 2"], folder, progress=False)
     assert len(calls) == 1 and (folder / "b_2.npz").exists()
 
@@ -112,3 +113,14 @@ def test_a_mostly_constant_image_stays_cheap():
     background = constant.reshape(-1, 128) == constant.reshape(-1, 128)[0]
     copies = background.all(axis=1)
     assert len(np.unique(out["levels"][0].ravel()[copies])) == 1  # the copies are one cluster
+
+
+def test_a_single_image_shows_its_own_steps(latents, tmp_path, capsys):
+    """One image to do: its bar moves through condensation, persistent maps and k-means (not 0/1 for minutes)."""
+    segment.segment_latents(latents[:1], ["only"], tmp_path / "one", progress=True)
+    err = capsys.readouterr().err
+    for step in ("24x24 image: condensation", "24x24 image: persistent maps", "24x24 image: k-means",
+                 "condensation (merges)"):
+        assert step in err
+    segment.segment_latents(latents, ["x", "y"], tmp_path / "two", progress=True)
+    assert "image: k-means" not in capsys.readouterr().err  # small images, several to do: one bar only

@@ -36,9 +36,12 @@ def run_evaluate(args) -> int:
 
     n_first(args.limit, 1, "--limit")
     dataset = _load(args, masks=True)
+    from cutslib.estimate import describe, evaluate_seconds
     from cutslib.evaluate import evaluate_dataset, format_summary, summarize
 
-    scores = evaluate_dataset(dataset, seeds=args.seed, config=args.profile or "quick", methods=args.methods,
+    config = args.profile or "quick"
+    print(describe(*evaluate_seconds(dataset, args.seed, config, args.methods, args.limit)), flush=True)
+    scores = evaluate_dataset(dataset, seeds=args.seed, config=config, methods=args.methods,
                               limit=args.limit, progress=not args.no_progress, sam_checkpoint=args.sam_checkpoint)
     print(format_summary(summarize(scores)))
     print(f"scores: {scores.attrs['path']}")

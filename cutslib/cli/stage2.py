@@ -34,8 +34,14 @@ def run_segment(args) -> int:
         if args.checkpoint is not None or args.out is not None or args.size is not None:
             raise ValueError("--checkpoint, --out and --size go with --images; --dataset uses its own cached "
                              "encoder at 128 x 128")
+        from cutslib.estimate import describe, stage1_seconds, stage2_seconds
+
         dataset = data.load(args.dataset, progress=progress)
-        folder = segment.segment_dataset(dataset, args.seed, args.profile or "quick", progress=progress,
+        config = args.profile or "quick"
+        parts = [(f"Stage 1, seed {args.seed}", stage1_seconds(dataset, args.seed, config)),
+                 ("Stage 2", stage2_seconds(dataset, args.seed, config, data.n_first(args.limit, len(dataset))))]
+        print(describe(sum(s for _, s in parts), parts), flush=True)
+        folder = segment.segment_dataset(dataset, args.seed, config, progress=progress,
                                          limit=args.limit, jobs=args.jobs)
     print(folder)
     return 0

@@ -1,0 +1,109 @@
+"""Rough time estimates, printed before long work (``cuts evaluate``, ``cuts segment``).
+
+The constants are seconds measured on this project's CPU machine (2 cores, no GPU, other jobs running: README,
+"Speed") for one 128x128 image or one training step; other sizes scale with the pixel count. Work already in
+the cache counts as done. The figures are meant to tell minutes from hours, not to be exact: a GPU makes
+Stage 1 and the UNet much faster, while Stage 2 and the baselines run on the CPU cores either way.
+
+>>> seconds, parts = evaluate_seconds(data.load("retina"), seeds=(1, 2, 3), config="paper")
+>>> print(describe(seconds, parts))
+"""
+
+from __future__ import annotations
+
+
+from cutslib import baselines, cache, unet
+from cutslib.data import n_first
+
+#: Stage 1, per training image of an epoch (validation included pro rata)
+STEP_SECONDS = {"dense": 0.2, "windowed": 0.02}
+#: Stage 2 of one image: condensation, persistent maps and k-means (exact path, fast path)
+STAGE2_SECONDS = {True: 32.0, False: 7.0}
+#: one image of each baseline (the rest take well under a second)
+BASELINE_SECONDS = {"dfc": 26.0}
+UNET_EPOCH_SECONDS = 5.0  # one UNet epoch on ~40 training images
+PIXELS = 128 * 128
+
+
+def _done(folder, ids) -> int:
+    return sum((folder / name).exists() for name in ids) if folder.exists() else 0
+
+
+def stage1_seconds(dataset, seed: int, config) -> float:
+    """Stage 1 still to run for (dataset, seed, config): remaining epochs x steps x seconds per step (an
+    upper bound for early-stopped profiles)."""
+    import pandas as pd
+
+    from cutslib.train import finished, resolve_config, run_settings
+
+    cfg = resolve_config(config)
+    folder = cache.run_path("train", dataset.name, seed, run_settings(dataset, cfg))
+    log = pd.read_csv(folder / "log.csv").to_dict("records") if (folder / "log.csv").exists() else []
+    if finished(log, cfg):
+        return 0.0
+    done = len(log)
+    n_train = round(len(dataset) * 0.7)
+    images_per_epoch = max(n_train, cfg.min_samples_per_epoch)
+    return max(0, cfg.epochs - done) * images_per_epoch * STEP_SECONDS[cfg.forward] * _scale(dataset)
+
+
+def stage2_seconds(dataset, seed: int, config, n: int, exact: bool = True) -> float:
+    """Stage 2 still to run on the first ``n`` images."""
+    from cutslib.embed import embed_settings
+    from cutslib.segment import file_name, segment_settings
+    from cutslib.train import resolve_config
+
+    cfg = resolve_config(config)
+    embeddings = cache.run_path("embed", dataset.name, seed, embed_settings(dataset, cfg)).name
+    folder = cache.run_path("segment", dataset.name, seed, segment_settings(embeddings, seed))
+    todo = n - _done(folder, [file_name(i) for i in dataset.ids[:n]])
+    return todo * STAGE2_SECONDS[exact] * _scale(dataset)
+
+
+def _scale(dataset) -> float:
+    return dataset.images.shape[1] * dataset.images.shape[2] / PIXELS
+
+
+def evaluate_seconds(dataset, seeds, config, methods, limit=None) -> tuple[float, list[tuple[str, float]]]:
+    """(total seconds, [(what, seconds), ...]) still to run for ``evaluate_dataset`` with these arguments."""
+    from cutslib.evaluate import CUTS_METHODS
+
+    n = n_first(limit, len(dataset))
+    parts = []
+    methods = [baselines.ALIASES.get(m, m) for m in methods]
+    for seed in seeds:
+        if any(m in CUTS_METHODS for m in methods):
+            parts.append((f"CUTS Stage 1, seed {seed}", stage1_seconds(dataset, seed, config)))
+            parts.append((f"CUTS Stage 2, seed {seed}, {n} images", stage2_seconds(dataset, seed, config, n)))
+        for method in methods:
+            if method in BASELINE_SECONDS:
+                seed_used, settings = baselines.baseline_settings(dataset, method, seed)
+                folder = cache.run_path(f"baseline-{method}", dataset.name, seed_used, settings)
+                todo = len(dataset) - _done(folder, [f"{i}.npz" for i in dataset.ids])
+                parts.append((f"{method}, seed {seed}", todo * BASELINE_SECONDS[method] * _scale(dataset)))
+            elif method == "unet_supervised":
+                cfg = unet.PROFILES.get(str(config), unet.PROFILES["quick"])
+                folder = cache.run_path("unet", dataset.name, seed, unet.unet_settings(dataset, cfg))
+                seconds = 0.0 if (folder / "best.pt").exists() else cfg.epochs * UNET_EPOCH_SECONDS * _scale(dataset)
+                parts.append((f"UNet, seed {seed}", seconds * len(dataset) / 56))
+    return float(sum(s for _, s in parts)), [p for p in parts if p[1] > 0]
+
+
+def describe(seconds: float, parts, top: int = 3) -> str:
+    """One line: the total and its largest parts."""
+    if seconds < 60:
+        return "estimate: under a minute (most of it is cached or quick)"
+    biggest = sorted(parts, key=lambda p: -p[1])[:top]
+    detail = "; ".join(f"{what} ~{_duration(s)}" for what, s in biggest)
+    return (f"estimate: ~{_duration(seconds)} on a 2-core CPU ({detail}); cached work is skipped, and an "
+            "interrupted run resumes with the same command")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+

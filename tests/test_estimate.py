@@ -1,0 +1,46 @@
+"""Time estimates before long work: cached work counts as done, and the printed line names the big parts."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cutslib import cache, data, estimate
+from cutslib.embed import embed_settings
+from cutslib.segment import file_name, segment_settings
+from cutslib.train import PROFILES, run_settings
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUTS_RESULTS_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_cached_work_counts_as_done(results):
+    ds = data.load("demo", progress=False)
+    cfg = PROFILES["paper"]
+    full = estimate.stage1_seconds(ds, 1, "paper")
+    assert full > 0
+    folder = cache.run_dir("train", ds.name, 1, run_settings(ds, cfg))
+    log = pd.DataFrame({"epoch": np.arange(1, 101), "best": True})
+    log.to_csv(folder / "log.csv", index=False)
+    assert abs(estimate.stage1_seconds(ds, 1, "paper") - full / 2) < 1e-6  # half the epochs are done
+    pd.DataFrame({"epoch": np.arange(1, 201), "best": True}).to_csv(folder / "log.csv", index=False)
+    assert estimate.stage1_seconds(ds, 1, "paper") == 0
+
+    n = len(ds)
+    before = estimate.stage2_seconds(ds, 1, "paper", n)
+    assert before == n * estimate.STAGE2_SECONDS[True] * ds.images.shape[1] * ds.images.shape[2] / 128**2
+    embeddings = cache.run_path("embed", ds.name, 1, embed_settings(ds, cfg)).name
+    seg = cache.run_dir("segment", ds.name, 1, segment_settings(embeddings, 1))
+    (seg / file_name(ds.ids[0])).write_bytes(b"")
+    assert estimate.stage2_seconds(ds, 1, "paper", n) == before * (n - 1) / n
+
+
+def test_the_line_names_the_largest_parts(results):
+    ds = data.load("demo", progress=False)
+    seconds, parts = estimate.evaluate_seconds(ds, (1, 2), "paper", ["slic", "dfc", "cuts_kmeans"])
+    line = estimate.describe(seconds, parts)
+    assert line.startswith("estimate: ~") and "CUTS Stage 1, seed" in line and "resumes" in line
+    assert seconds == sum(s for _, s in parts) and all(s > 0 for _, s in parts)
+    assert estimate.describe(10, []).startswith("estimate: under a minute")
