@@ -47,15 +47,16 @@ def stage1_seconds(dataset, seed: int, config) -> float:
     return max(0, cfg.epochs - done) * images_per_epoch * STEP_SECONDS[cfg.forward] * _scale(dataset)
 
 
-def stage2_seconds(dataset, seed: int, config, n: int, exact: bool = True) -> float:
-    """Stage 2 still to run on the first ``n`` images."""
+def stage2_seconds(dataset, seed: int, config, n: int, exact: bool | None = None) -> float:
+    """Stage 2 still to run on the first ``n`` images (the path of ``segment.stage2_exact(exact)``)."""
     from cutslib.embed import embed_settings
-    from cutslib.segment import file_name, segment_settings
+    from cutslib.segment import file_name, segment_settings, stage2_exact
     from cutslib.train import resolve_config
 
     cfg = resolve_config(config)
+    exact = stage2_exact(exact)
     embeddings = cache.run_path("embed", dataset.name, seed, embed_settings(dataset, cfg)).name
-    folder = cache.run_path("segment", dataset.name, seed, segment_settings(embeddings, seed))
+    folder = cache.run_path("segment", dataset.name, seed, segment_settings(embeddings, seed, exact))
     todo = n - _done(folder, [file_name(i) for i in dataset.ids[:n]])
     return todo * STAGE2_SECONDS[exact] * _scale(dataset)
 

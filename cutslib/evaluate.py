@@ -178,6 +178,7 @@ def evaluate_method(dataset, method: str, seed: int, config="quick", progress: b
         from cutslib import segment
 
         settings["segment_version"] = segment.VERSION
+        settings["stage2"] = "exact" if segment.stage2_exact() else "fast"
     path = cache.run_dir("evaluate", dataset.name, seed, settings) / "scores.csv"
     if path.exists():
         return pd.read_csv(path, dtype={"image_id": str})

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cutslib import cache, data, evaluate, report, train
+from cutslib import cache, data, evaluate, report, segment, train
 
 PUBLISHED = cache.PROJECT_ROOT / "figures" / "published"
 CUTS_ONLY = tuple(evaluate.CUTS_METHODS)
@@ -75,7 +75,8 @@ def build(dataset, profile: str, seeds=None, methods=CUTS_ONLY, out: Path | None
     out.mkdir(parents=True, exist_ok=True)
     cache.write_text(out / "scores.csv", scores.to_csv(index=False))
     cache.write_text(out / "table1.csv", pretty.to_csv(index=False))
-    cache.write_text(out / "table1.md", f"# {name}: Table 1, profile `{profile}`, seeds {list(seeds)}\n\n"
+    stage2 = "" if profile == "baselines" else f", Stage 2 {'exact' if segment.stage2_exact() else 'fast'}"
+    cache.write_text(out / "table1.md", f"# {name}: Table 1, profile `{profile}`, seeds {list(seeds)}{stage2}\n\n"
                      "Ours: mean ± std over the seeds of the per-seed mean over images. `paper`: the 2023 arXiv "
                      "Table 1 (made with the 2023 training). Δ = ours - paper.\n\n" + report.to_markdown(pretty)
                      + f"\n\n{stamp.text}\n")
@@ -88,7 +89,8 @@ def run_text(name, profile, seeds, runs, minutes, stamp) -> str:
     lines = [f"# How `{name}` / `{profile}` was made", "",
              f"- command: `{' '.join(shlex.quote(a) for a in ['python', '-m', 'cutslib.published', *sys.argv[1:]])}`",
              f"- commit: {report.git_commit()}; {stamp.text}", f"- machine: {machine()}",
-             f"- seeds: {list(seeds)}", ""]
+             f"- seeds: {list(seeds)}",
+             f"- Stage 2: the {'exact' if segment.stage2_exact() else 'fast'} path (`CUTS_STAGE2` / `--stage2`)", ""]
     if runs:
         cfg = train.PROFILES[profile]
         lines += [f"Stage 1 (`{profile}`: {cfg})", "", "| seed | cache folder | epochs | best epoch | best val loss |"
@@ -108,8 +110,12 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", required=True, help="a Stage-1 profile, or 'baselines' for the other methods")
     parser.add_argument("--seeds", type=int, nargs="+", help="default: the profile's seeds")
     parser.add_argument("--methods", nargs="+", help="default: the CUTS rows (or every baseline for 'baselines')")
+    parser.add_argument("--stage2", choices=("fast", "exact"), help="the Stage-2 path (default $CUTS_STAGE2 or "
+                        "cutslib.segment.DEFAULT_PATH)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.stage2:
+        os.environ["CUTS_STAGE2"] = args.stage2
     methods = args.methods or (BASELINES if args.profile == "baselines" else CUTS_ONLY)
     print(build(args.dataset, args.profile, args.seeds, methods, progress=not args.no_progress))
     return 0

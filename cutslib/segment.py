@@ -30,7 +30,9 @@ from cutslib.clustering import spectral_kmeans
 from cutslib.condensation import KNN, condense, persistent_structures
 from cutslib.potential import cpu_threads, limit_threads
 
-VERSION = 4  # bump when the outputs change, so old caches are not reused (3: the fast potential)
+VERSION = 5  # bump when the outputs change, so old caches are not reused (5: folders keyed by the path)
+#: The Stage-2 path of data-set runs when neither ``exact=`` nor ``$CUTS_STAGE2`` ("fast" or "exact") says.
+DEFAULT_PATH = "exact"
 LARGE = 128 * 128  # images with more pixels than this get a progress bar of their own
 KEYS = ("levels", "level_steps", "persistent", "persistent2023", "kmeans", "n_clusters", "gradient")
 
@@ -119,24 +121,37 @@ def segment_latents(latents, ids, folder, seed: int = 0, progress: bool = True, 
     return folder
 
 
+def stage2_exact(exact: bool | None = None) -> bool:
+    """Whether data-set runs take the exact path: ``exact`` if given, else ``$CUTS_STAGE2``, else
+    :data:`DEFAULT_PATH`; a ValueError for any other value of the variable."""
+    if exact is not None:
+        return bool(exact)
+    path = os.environ.get("CUTS_STAGE2", DEFAULT_PATH).strip().lower()
+    if path not in ("fast", "exact"):
+        raise ValueError(f"CUTS_STAGE2 must be 'fast' or 'exact', got {path!r}")
+    return path == "exact"
+
+
 def segment_dataset(dataset, seed: int, config="quick", progress: bool = True, limit: int | None = None,
-                    jobs: int | None = None) -> Path:
+                    jobs: int | None = None, exact: bool | None = None) -> Path:
     """Segment every image of ``dataset`` (the first ``limit`` only, if given) with the encoder trained for
     (dataset, seed, config), training and embedding first if needed; ``jobs`` images at a time (see the
-    module doc). Returns the folder of ``<id>.npz``."""
+    module doc); the Stage-2 path of :func:`stage2_exact`. Returns the folder of ``<id>.npz``."""
     from cutslib.data import n_first
     from cutslib.embed import embed_dataset
 
+    exact = stage2_exact(exact)
     embeddings = embed_dataset(dataset, seed, config, progress=progress)
-    folder = cache.run_dir("segment", dataset.name, seed, segment_settings(embeddings.path.name, seed))
+    folder = cache.run_dir("segment", dataset.name, seed, segment_settings(embeddings.path.name, seed, exact))
     n = n_first(limit, len(embeddings))
     return segment_latents(embeddings.latents[:n], embeddings.ids[:n], folder, seed=seed, progress=progress,
-                           desc=f"segment {dataset.name}", jobs=jobs)
+                           desc=f"segment {dataset.name} ({'exact' if exact else 'fast'})", jobs=jobs, exact=exact)
 
 
-def segment_settings(embeddings_folder: str, seed: int) -> dict:
+def segment_settings(embeddings_folder: str, seed: int, exact: bool) -> dict:
     """The settings that key a data set's segmentation folder (``embeddings_folder``: the embedding's name)."""
-    return {"embeddings": str(embeddings_folder), "knn": KNN, "seed": seed, "version": VERSION}
+    return {"embeddings": str(embeddings_folder), "knn": KNN, "seed": seed, "version": VERSION,
+            "path": "exact" if exact else "fast"}
 
 
 def load_segmentation(folder, image_id: str) -> dict:

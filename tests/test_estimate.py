@@ -32,7 +32,7 @@ def test_cached_work_counts_as_done(results):
     before = estimate.stage2_seconds(ds, 1, "paper", n)
     assert before == n * estimate.STAGE2_SECONDS[True] * ds.images.shape[1] * ds.images.shape[2] / 128**2
     embeddings = cache.run_path("embed", ds.name, 1, embed_settings(ds, cfg)).name
-    seg = cache.run_dir("segment", ds.name, 1, segment_settings(embeddings, 1))
+    seg = cache.run_dir("segment", ds.name, 1, segment_settings(embeddings, 1, True))
     (seg / file_name(ds.ids[0])).write_bytes(b"")
     assert estimate.stage2_seconds(ds, 1, "paper", n) == before * (n - 1) / n
 

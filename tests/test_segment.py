@@ -124,3 +124,14 @@ def test_a_single_image_shows_its_own_steps(latents, tmp_path, capsys):
         assert step in err
     segment.segment_latents(latents, ["x", "y"], tmp_path / "two", progress=True)
     assert "image: k-means" not in capsys.readouterr().err  # small images, several to do: one bar only
+
+
+def test_the_stage2_path_is_chosen_and_keys_the_folder(monkeypatch):
+    monkeypatch.delenv("CUTS_STAGE2", raising=False)
+    assert segment.stage2_exact() == (segment.DEFAULT_PATH == "exact")
+    monkeypatch.setenv("CUTS_STAGE2", "fast")
+    assert segment.stage2_exact() is False and segment.stage2_exact(True) is True
+    monkeypatch.setenv("CUTS_STAGE2", "quick")
+    with pytest.raises(ValueError, match="CUTS_STAGE2 must be 'fast' or 'exact', got 'quick'"):
+        segment.stage2_exact()
+    assert segment.segment_settings("embed-x", 1, True) != segment.segment_settings("embed-x", 1, False)

@@ -41,6 +41,21 @@ def add_profile(parser, default: str = "quick") -> None:
                         help=f"stage-1 training settings: {PROFILE_HELP} (default {default})")
 
 
+def add_stage2(parser) -> None:
+    parser.add_argument("--stage2", choices=("fast", "exact"),
+                        help="the Stage-2 path of data-set runs: 'exact' reproduces the reference's potentials bit "
+                             "for bit, 'fast' is about 4x faster (README, 'Stage 2 speed'); default $CUTS_STAGE2 "
+                             "or the validated default")
+
+
+def apply_stage2(args) -> None:
+    """Make --stage2 the path of this process's data-set runs (as $CUTS_STAGE2 does)."""
+    if getattr(args, "stage2", None):
+        import os
+
+        os.environ["CUTS_STAGE2"] = args.stage2
+
+
 def load_source(args, mask_dir=None):
     """The Dataset named by --dataset, or read from --images at --size."""
     from cutslib import data

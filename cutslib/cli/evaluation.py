@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cutslib.cli.common import BASELINES, DEFAULT_METHODS, METHODS, add_profile, add_source, load_source
+from cutslib.cli.common import (BASELINES, DEFAULT_METHODS, METHODS, add_profile, add_source, add_stage2,
+                                apply_stage2, load_source)
 
 
 def _add_source(parser, masks: bool) -> None:
@@ -32,6 +33,7 @@ def run_baseline(args) -> int:
 
 
 def run_evaluate(args) -> int:
+    apply_stage2(args)
     from cutslib.data import n_first
 
     n_first(args.limit, 1, "--limit")
@@ -66,6 +68,7 @@ def register(sub):
     _add_source(p, masks=True)
     p.add_argument("--seed", type=int, nargs="+", default=[1], help="one or more seeds (default 1)")
     add_profile(p)
+    add_stage2(p)
     p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS, metavar="METHOD",
                    help=f"methods to score, any of: {', '.join(METHODS)} (default: {' '.join(DEFAULT_METHODS)})")
     p.add_argument("--limit", type=int, metavar="N", help="score only the first N images")

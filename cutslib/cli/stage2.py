@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from cutslib.cli.common import add_profile, add_source
+from cutslib.cli.common import add_profile, add_source, add_stage2, apply_stage2
 
 DESCRIPTION = (
     "Diffusion condensation of each image's pixel embeddings: the label map of every salient level, the "
@@ -17,6 +17,7 @@ DESCRIPTION = (
 
 
 def run_segment(args) -> int:
+    apply_stage2(args)
     from cutslib import data, segment
 
     progress = not args.no_progress
@@ -57,6 +58,7 @@ def register(sub):
                    "keyed by the images' content and the settings). A folder made with other settings is refused")
     p.add_argument("--seed", type=int, default=1, help="random seed of the training run and of stage 2 (default 1)")
     add_profile(p)
+    add_stage2(p)
     p.add_argument("--limit", type=int, metavar="N", help="segment only the first N images (training uses all)")
     p.add_argument("--jobs", type=int, metavar="N", help="with --dataset: segment N images at a time, in worker "
                    "processes with cores / N threads each; the same output as one at a time (default: $CUTS_JOBS "
