@@ -89,8 +89,10 @@ def run_text(name, profile, seeds, runs, minutes, stamp) -> str:
     lines = [f"# How `{name}` / `{profile}` was made", "",
              f"- command: `{' '.join(shlex.quote(a) for a in ['python', '-m', 'cutslib.published', *sys.argv[1:]])}`",
              f"- commit: {report.git_commit()}; {stamp.text}", f"- machine: {machine()}",
-             f"- seeds: {list(seeds)}",
-             f"- Stage 2: the {'exact' if segment.stage2_exact() else 'fast'} path (`CUTS_STAGE2` / `--stage2`)", ""]
+             f"- seeds: {list(seeds)}", ""]
+    if runs:
+        lines[-1:] = [f"- Stage 2: the {'exact' if segment.stage2_exact() else 'fast'} path (`CUTS_STAGE2` / "
+                      "`--stage2`)", ""]
     if runs:
         cfg = train.PROFILES[profile]
         lines += [f"Stage 1 (`{profile}`: {cfg})", "", "| seed | cache folder | epochs | best epoch | best val loss |"
