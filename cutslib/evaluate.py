@@ -15,8 +15,9 @@ Protocols (the ``protocol`` column; see :mod:`cutslib.protocol`):
   label map; ``oracle`` (label hint + best level per image and metric, the paper's "best one") for
   ``cuts_diffusion_best_oracle``; ``direct`` for methods that output the foreground themselves (the
   supervised UNet, SAM).
-- multi-class data sets (berkeley): ``iou_relabel``, scored with ARI and VI against every annotator (mean),
-  and ``oracle`` for ``cuts_diffusion_best_oracle``.
+- multi-class data sets (berkeley), against every annotator (mean): ``raw`` (ARI and VI of the label map as it
+  is: the label-free view) and ``iou_relabel`` (ARI, VI and the paper's per-class Dice after IoU matching, which
+  uses the ground truth); ``oracle_raw`` and ``oracle_relabel`` for ``cuts_diffusion_best_oracle``.
 
 Methods: the baselines of :mod:`cutslib.baselines`, ``unet_supervised`` (scored on its held-out test images
 only), and CUTS from Stage 2 (:func:`cutslib.segment.segment_dataset`): ``cuts_kmeans``,
@@ -43,7 +44,7 @@ CUTS_METHODS = ("cuts_kmeans", "cuts_diffusion_persistent", "cuts_diffusion_pers
 CUTS_MAPS = {"cuts_kmeans": "kmeans", "cuts_diffusion_persistent": "persistent",
              "cuts_diffusion_persistent2023": "persistent2023"}
 #: Bump when a score changes for the same predictions (metric or protocol rules), so cached scores are redone.
-SCORING_VERSION = 2
+SCORING_VERSION = 3  # 3: multi-class sets also scored raw (no relabelling), with per-class Dice
 METHODS = (*baselines.UNSUPERVISED, "unet_supervised", *baselines.SAM_METHODS, *CUTS_METHODS)
 DEFAULT_METHODS = ("random", "watershed_otsu", "felzenszwalb", "slic", "dfc", "unet_supervised", *CUTS_METHODS)
 #: Methods whose output is already the foreground mask: scored as they are (protocol ``direct``).
@@ -140,15 +141,15 @@ def score_image(method: str, levels, truths, image, multiclass: bool) -> list[tu
     """``(protocol, metric, value)`` triples for one image's prediction ``levels`` (L, H, W)."""
     levels = np.asarray(levels)
     rows = []
-    if multiclass:
-        def scores(labels):
-            per_truth = [metrics.multiclass_scores(protocol.iou_relabel(labels, t), t) for t in truths]
-            return {k: float(np.mean([s[k] for s in per_truth])) for k in per_truth[0]}
+    if multiclass:  # Figure 7's views (cutslib.paper): raw ARI/VI, and ARI/VI/per-class Dice after IoU matching
+        from cutslib.paper import natural_scores_over
 
         if method == "cuts_diffusion_best_oracle":
-            named = {"oracle": protocol.oracle([scores(level) for level in levels])}
+            per_level = [natural_scores_over(truths, level) for level in levels]
+            named = {f"oracle_{short}": protocol.oracle([s[p] for s in per_level])
+                     for short, p in (("raw", "raw"), ("relabel", "iou_relabel"))}
         else:
-            named = {"iou_relabel": scores(levels[0])}
+            named = natural_scores_over(truths, levels[0])
     else:
         truth = truths[0]
         if method in DIRECT:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from cutslib import metrics, protocol
 
-__all__ = ["per_class_dice", "natural_scores", "score_natural", "USES_TRUTH", "add_not_run", "NOT_RUN"]
+__all__ = ["per_class_dice", "natural_scores", "natural_scores_over", "score_natural", "USES_TRUTH", "add_not_run", "NOT_RUN"]
 
 #: Whether each Figure 7 protocol uses the ground truth.
 USES_TRUTH = {"raw": False, "iou_relabel": True, "oracle_raw": True, "oracle_relabel": True}
@@ -46,7 +46,8 @@ def natural_scores(labels, truth) -> dict[str, dict[str, float]]:
             "iou_relabel": {**metrics.multiclass_scores(relabelled, truth), "dice": _class_dice(relabelled, truth)}}
 
 
-def _mean_over(truths, labels) -> dict[str, dict[str, float]]:
+def natural_scores_over(truths, labels) -> dict[str, dict[str, float]]:
+    """:func:`natural_scores` of one label map, each the mean over the annotators ``truths``."""
     per = [natural_scores(labels, t) for t in truths]
     return {p: {k: float(np.mean([s[p][k] for s in per])) for k in per[0][p]} for p in per[0]}
 
@@ -62,15 +63,8 @@ def score_natural(dataset, methods, seeds, config, limit: int | None = None) -> 
     for seed in seeds:
         for method in methods:
             for i, levels in evaluate.predictions(dataset, method, seed, config, progress=False, limit=limit):
-                truths = list(dataset.annotations[i])
-                if method == "cuts_diffusion_best_oracle":
-                    per_level = [_mean_over(truths, level) for level in np.asarray(levels)]
-                    named = {f"oracle_{short}": protocol.oracle([s[p] for s in per_level])
-                             for short, p in (("raw", "raw"), ("relabel", "iou_relabel"))}
-                else:
-                    named = _mean_over(truths, np.asarray(levels)[0])
-                rows += [(dataset.name, seed, method, p, USES_TRUTH[p], dataset.ids[i], k, v)
-                         for p, values in named.items() for k, v in values.items()]
+                scored = evaluate.score_image(method, levels, list(dataset.annotations[i]), None, multiclass=True)
+                rows += [(dataset.name, seed, method, p, USES_TRUTH[p], dataset.ids[i], k, v) for p, k, v in scored]
     return pd.DataFrame(rows, columns=["dataset", "seed", "method", "protocol", "uses_truth", "image_id", "metric",
                                        "value"])
 
