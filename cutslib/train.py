@@ -89,13 +89,15 @@ class TrainConfig:
             raise ValueError(f"patience must be None or >= 1, got {self.patience}")
 
 
-# smoke: the notebooks' defaults under nbval (one short epoch). quick: 5 epochs (1 warm-up epoch, then cosine to
-# 0), the CLI's default. paper: METHOD.md's 2024 settings, dense. fast: the same settings with the windowed
+# smoke: the notebooks' defaults under nbval (one short epoch). figures-quick: 2 epochs (1 warm-up), the training
+# of `make figures PROFILE=quick` (params/quick.yaml). quick: 5 epochs (1 warm-up epoch, then cosine to 0), the
+# CLI's default. paper: METHOD.md's 2024 settings, dense. fast: the same settings with the windowed
 # forward (BatchNorm statistics from the windows). arxiv2023: METHOD.md's "2023 training", which made the
 # numbers in paper_table1.csv (S = 16, lambda 0.01, tau 0.5, ratio loss, best-SSIM positive among 10, constant
 # lr, early stopping with patience 10); arxiv2023-fast: the same with the windowed forward.
 PROFILES = {
     "smoke": TrainConfig(epochs=1, warmup_epochs=0, min_samples_per_epoch=16),
+    "figures-quick": TrainConfig(epochs=2, warmup_epochs=1),
     "quick": TrainConfig(epochs=5, warmup_epochs=1),
     "paper": TrainConfig(),
     "fast": TrainConfig(forward="windowed"),

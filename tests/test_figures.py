@@ -100,6 +100,10 @@ def test_real_parameter_files():
     assert paper["seeds"] == [1, 2, 3] and paper["lambdas"] == PAPER_LAMBDAS and paper["config"] == "paper"
     assert set(paper["datasets"]) == FIVE_SETS and paper["n_images"] is None
     assert set(quick["datasets"]) == FIVE_SETS and set(quick["lambdas"]) <= set(PAPER_LAMBDAS)
+    # every config is a named Stage-1 profile, so every table's profile column says which training made it
+    from cutslib.train import PROFILES
+
+    assert quick["config"] == "figures-quick" and PROFILES["figures-quick"].epochs == 2
     with pytest.raises(FileNotFoundError, match="no parameter file"):
         figures.load_params("nope")
 
