@@ -220,7 +220,8 @@ def weighted_kernel(data, weights, knn=KNN, decay=DECAY, thresh=THRESH, landmark
     An exact kd-tree search (scipy's cKDTree, float64 distances): the embeddings after the first PCA hold
     almost all their variance in a few components, which is where a kd-tree beats a brute-force search.
     One query gets each row's SEARCH_MARGIN x (knn + 1) nearest distinct rows; the few rows whose kernel
-    ball (bandwidth x thresh^(-1/decay)) reaches past them get a ball query of their own."""
+    ball (bandwidth x thresh^(-1/decay)) reaches past them (thousands of rows in a near-constant region, whose
+    distances concentrate) get exact distances to every row, by blocks of bounded memory."""
     x = np.asarray(data, dtype=np.float64)
     n = len(x)
     knn = int(min(knn, weights.sum() - 2))
@@ -235,13 +236,20 @@ def weighted_kernel(data, weights, knn=KNN, decay=DECAY, thresh=THRESH, landmark
     inside = dist <= radius[:, None]
     rows, cols, d = np.nonzero(inside)[0], index[inside], dist[inside]
     beyond = np.flatnonzero(inside[:, -1] & (k < n))  # their ball holds more than k distinct rows
-    if len(beyond):
-        balls = tree.query_ball_point(x[beyond], radius[beyond], workers=cpu_threads())
-        extra = np.concatenate([np.asarray(b, dtype=np.int64) for b in balls])
-        extra_rows = np.repeat(beyond, [len(b) for b in balls])
+    if len(beyond):  # (near-constant regions: balls of thousands) by blocks of exact distances, bounded memory
         keep = ~np.isin(rows, beyond)
-        rows, cols, d = (np.r_[rows[keep], extra_rows], np.r_[cols[keep], extra],
-                         np.r_[d[keep], np.linalg.norm(x[extra_rows] - x[extra], axis=1)])
+        parts = [(rows[keep], cols[keep], d[keep])]
+        block = max(1, BLOCK_ENTRIES // n)
+        sq = np.einsum("ij,ij->i", x, x)
+        slack = 1e-9 * sq.max()  # above the round-off of |x|^2 - 2 x.y + |y|^2
+        for start in range(0, len(beyond), block):
+            some = beyond[start:start + block]
+            d2 = sq[some, None] - 2 * (x[some] @ x.T) + sq[None, :]  # candidates by BLAS, then exact distances
+            r, c = np.nonzero(d2 <= (radius[some] ** 2 + slack)[:, None])
+            exact = np.linalg.norm(x[some[r]] - x[c], axis=1)
+            ok = exact <= radius[some[r]]
+            parts.append((some[r[ok]], c[ok], exact[ok]))
+        rows, cols, d = (np.concatenate(p) for p in zip(*parts))
     values = np.exp(-np.power(d / bandwidth[rows], decay))
     kept = values >= thresh
     kernel = sparse.csr_matrix((values[kept], (rows[kept], cols[kept])), shape=(n, n))
