@@ -34,7 +34,7 @@ def stage1_seconds(dataset, seed: int, config) -> float:
     upper bound for early-stopped profiles)."""
     import pandas as pd
 
-    from cutslib.train import finished, resolve_config, run_settings
+    from cutslib.train import finished, resolve_config, run_settings, split_indices
 
     cfg = resolve_config(config)
     folder = cache.run_path("train", dataset.name, seed, run_settings(dataset, cfg))
@@ -42,7 +42,7 @@ def stage1_seconds(dataset, seed: int, config) -> float:
     if finished(log, cfg):
         return 0.0
     done = len(log)
-    n_train = round(len(dataset) * 0.7)
+    n_train = len(split_indices(len(dataset), seed, cfg.val_fraction)[0])
     images_per_epoch = max(n_train, cfg.min_samples_per_epoch)
     return max(0, cfg.epochs - done) * images_per_epoch * STEP_SECONDS[cfg.forward] * _scale(dataset)
 
