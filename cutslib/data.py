@@ -383,7 +383,8 @@ def load_folder(path, mask_dir=None, name: str | None = None, size: int = SIZE) 
     ``mask_dir``: label maps with the same stems, each exactly the size of its image, lossless (PNG, TIFF,
     NIfTI; not JPEG), at most :data:`MAX_MASK_LABELS` values. Values are numbered 0, 1, ..., K in sorted order
     over the whole folder (so {0, 255} gives 0/1); an RGB colour mask has one label per colour (black first).
-    Single-label masks are flagged ("empty mask"). Choices are logged on the ``cutslib.data`` logger.
+    Single-label masks are flagged ("empty mask") and kept; a folder where every mask holds one and the same
+    value is refused. Choices are logged on the ``cutslib.data`` logger.
     """
     if not MIN_SIZE <= int(size) <= MAX_SIZE:
         raise ValueError(f"size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {size}")
@@ -486,6 +487,8 @@ def _read_mask(path: Path) -> np.ndarray:
     if array.shape[-1] == 1 or (array == array[..., :1]).all():
         return array[..., 0]
     colours, labels = np.unique(array.reshape(-1, array.shape[-1]), axis=0, return_inverse=True)
+    if len(colours) > MAX_MASK_LABELS:  # a photograph, not a colour map: _read_masks says so
+        return labels.reshape(array.shape[:2])
     log.info("mask %s is an RGB colour map: its %d colours are read as labels 0-%d in colour order "
              "(black, if present, is 0)", path, len(colours), len(colours) - 1)
     return labels.reshape(array.shape[:2])
@@ -515,12 +518,16 @@ def _read_masks(mask_dir: Path, ids: list[str], frames: dict[str, Frame], size: 
                              f"map may have: is {mask_dir} a folder of images rather than masks?")
         raw[i] = mask.astype(np.int64)
     values = np.unique(np.concatenate([np.unique(m) for m in raw.values()]))
+    if len(values) < 2:
+        raise ValueError(f"every mask in {mask_dir} holds the one value {values[0]}: there is nothing to score "
+                         "against; is it the right folder?")
     masks, flags = [], {}
     for i in ids:
         labels = np.searchsorted(values, raw[i])
         if len(np.unique(labels)) == 1:
             flags[i] = "empty mask" if labels.flat[0] == 0 else f"mask has one label ({values[labels.flat[0]]})"
-            log.info("mask of %s: %s", i, flags[i])
+            log.info("mask of %s: %s; kept and scored as it is, as the built-in sets keep theirs (Dice 0 unless "
+                     "a method also finds nothing)", i, flags[i])
         box = datasets.resize(labels, (frames[i].rows, frames[i].cols), is_mask=True)
         masks.append(frames[i].place(box, size, 0))
     if len(values) > 2:

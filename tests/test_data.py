@@ -305,6 +305,33 @@ def test_empty_masks_are_flagged_and_labels_numbered_over_the_folder(pair, caplo
     assert set(np.unique(ds.masks)) == {0, 1} and ds.flags == {}  # {3, 7} is binary, not three labels
 
 
+def test_empty_masks_say_they_are_kept_and_a_folder_of_only_empty_masks_is_refused(pair, caplog):
+    images, masks = pair
+    skimage.io.imsave(images / "b.png", np.full((40, 60, 3), 50, np.uint8), check_contrast=False)
+    full = np.zeros((40, 60), np.uint8)
+    full[:10] = 255
+    skimage.io.imsave(masks / "a.png", np.zeros((40, 60), np.uint8), check_contrast=False)
+    skimage.io.imsave(masks / "b.png", full, check_contrast=False)
+    with caplog.at_level("INFO", logger="cutslib"):
+        data.load_folder(images, mask_dir=masks)
+    assert "mask of a: empty mask; kept and scored" in caplog.text  # the choice is said, not only the flag
+    skimage.io.imsave(masks / "b.png", np.zeros((40, 60), np.uint8), check_contrast=False)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="cutslib"), pytest.raises(ValueError, match="every mask in .* holds the "
+                                                                                     "one value 0: there is nothing"):
+        data.load_folder(images, mask_dir=masks)
+    assert "empty mask" not in caplog.text  # one error, not a flag per image first
+
+
+def test_a_photograph_as_mask_gives_the_error_without_a_colour_map_line(pair, caplog):
+    images, masks = pair
+    photo = np.asarray(skimage.transform.resize(skimage.data.astronaut(), (40, 60)) * 255, np.uint8)
+    skimage.io.imsave(masks / "a.png", photo, check_contrast=False)
+    with caplog.at_level("INFO", logger="cutslib"), pytest.raises(ValueError, match="folder of images rather"):
+        data.load_folder(images, mask_dir=masks)
+    assert "RGB colour map" not in caplog.text
+
+
 def test_load_folder_grayscale_tiff_and_nifti(tmp_path):
     tifffile.imwrite(tmp_path / "a.tif", np.arange(90 * 70, dtype=np.uint16).reshape(90, 70))
     volume = np.zeros((40, 30, 5), np.float32)
