@@ -80,19 +80,34 @@ def folder_settings(dataset, encoder: dict, seed: int, size: int) -> dict:
 
 
 # Rough CPU costs measured on the project's 2-core machine (README, "Speed"): one Stage-1 epoch of 80 images at
-# 128 x 128 (paper settings) 11 s; Stage 2 of one image 13.5 s at 128 x 128 and 46 s at 512 x 512.
+# 128 x 128 (paper settings) 11 s. Stage 2 is the whole of segment_image on the exact path (condensation, both
+# persistent maps and the spectral k-means), as cutslib.estimate counts it for data-set runs, in proportion to
+# the pixels: condense alone (46 s at 512 x 512) is a small part of it there; one 341 x 512 image took 21 min at
+# load ~5, of which 3.5 min condensation and the rest the k-means (README, "Your own images").
 EPOCH_SECONDS_128 = 11.0
-STAGE2_SECONDS = ((128 * 128, 13.5), (512 * 512, 46.0))
 
 
 def estimate_seconds(samples_per_epoch: int, epochs: int, n_segment: int, pixels: float,
                      size: int) -> tuple[float, float]:
     """(training, Stage 2) seconds on a 2-core CPU, roughly: training scales with the images drawn per epoch
-    and their area, Stage 2 as a power law through the two measured points (pixels: mean per image)."""
+    and their area, Stage 2 with the pixels of each image (pixels: mean per image)."""
+    from cutslib.estimate import PIXELS, STAGE2_SECONDS
+
     train_s = epochs * EPOCH_SECONDS_128 * samples_per_epoch / 80 * (size / 128) ** 2
-    (p0, t0), (p1, t1) = STAGE2_SECONDS
-    exponent = np.log(t1 / t0) / np.log(p1 / p0)
-    return train_s, n_segment * t0 * (max(pixels, 1) / p0) ** exponent
+    return train_s, n_segment * STAGE2_SECONDS[True] * max(pixels, 1) / PIXELS
+
+
+def _epochs_done(dataset, seed: int, cfg) -> int:
+    """Epochs of this training run already in the cache (0 if none; all of them if it has finished)."""
+    from cutslib.train import finished, run_settings
+
+    path = cache.run_path("train", dataset.name, seed, run_settings(dataset, cfg)) / "log.csv"
+    if not path.is_file():
+        return 0
+    import pandas as pd
+
+    log = pd.read_csv(path).to_dict("records")
+    return cfg.epochs if finished(log, cfg) else min(len(log), cfg.epochs)
 
 
 def _minutes(seconds: float) -> str:
@@ -164,15 +179,27 @@ def segment_folder(images, checkpoint=None, out=None, seed: int = 1, size: int =
     if out is not None:
         out = Path(out)
         check_out(out, settings)
+    # Work already cached counts as done: finished epochs of the training run, images already in the folder.
+    target = out if out is not None else cache.run_path("folder", dataset.name, seed, settings)
+    todo = sum(not (target / file_name(i)).exists() for i in dataset.ids[:n])
     pixels = np.mean([f.rows * f.cols for f in dataset.frames.values()])
-    epochs, samples = (0, 0) if checkpoint else (cfg.epochs, max(len(dataset), cfg.min_samples_per_epoch))
-    train_s, stage2_s = estimate_seconds(samples, epochs, n, pixels, size)
+    epochs = 0 if checkpoint else cfg.epochs - _epochs_done(dataset, seed, cfg)
+    samples = 0 if checkpoint else max(len(dataset), cfg.min_samples_per_epoch)
+    train_s, stage2_s = estimate_seconds(samples, epochs, todo, pixels, size)
     if checkpoint is None:
-        log.info("training the encoder on %d images of %s (profile %s, %d epochs; roughly %s on a 2-core CPU, "
-                 "less on a GPU); cached, rerun to resume", len(dataset), images, profile or FOLDER_PROFILE,
-                 cfg.epochs, _minutes(train_s))
+        if epochs > 0:
+            log.info("training the encoder on %d images of %s (profile %s, %d of %d epochs to run; roughly %s on "
+                     "a 2-core CPU, less on a GPU); cached, rerun to resume", len(dataset), images,
+                     profile or FOLDER_PROFILE, epochs, cfg.epochs, _minutes(train_s))
+        else:
+            log.info("using the encoder trained earlier on these images (profile %s, cached)",
+                     profile or FOLDER_PROFILE)
         checkpoint = train(dataset, seed, cfg, progress=progress)
-    log.info("segmenting %d images at %d x %d (roughly %s on a 2-core CPU)", n, size, size, _minutes(stage2_s))
+    if todo:
+        log.info("segmenting %d images at %d x %d (roughly %s on a 2-core CPU)%s", todo, size, size,
+                 _minutes(stage2_s), f"; {n - todo} already done" if todo < n else "")
+    else:
+        log.info("nothing to run: the %d images are already segmented in %s", n, target)
     if out is None:
         out = cache.run_dir("folder", dataset.name, seed, settings)
     else:

@@ -100,6 +100,13 @@ def test_help_is_plain_and_lists_choices(capsys):
     assert exit_.value.code == 0 and "0.1.0" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("command", ["data", "train", "embed", "segment", "baseline", "evaluate"])
+def test_sub_command_help_has_no_backticks(command, capsys):
+    with pytest.raises(SystemExit):
+        cli([command, "--help"])
+    assert "`" not in capsys.readouterr().out
+
+
 def test_data_info_demo(capsys):
     code, out, _ = run(capsys, ["data", "info", "demo"])
     assert code == 0 and "(1, 128, 128, 3)" in out and "CC0" in out
@@ -138,6 +145,9 @@ def test_folder_without_checkpoint_trains_and_writes_pictures_at_the_original_si
     assert settings["size"] == int(SIZE) and "train" in settings["encoder"]
     code, _, err = run(capsys, segment("--images", images, "--profile", "smoke", "--out", out_dir))
     assert code == 0 and "recomputing" not in err  # a rerun trusts its own finished results
+    # and its estimate counts the cached work as done instead of announcing training and Stage 2 again
+    assert "training the encoder" not in err and "using the encoder trained earlier" in err
+    assert "segmenting" not in err and "nothing to run: the 2 images are already segmented" in err
 
 
 def test_default_folder_is_keyed_by_image_content(images, checkpoint, results, tmp_path, capsys):

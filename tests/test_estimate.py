@@ -44,3 +44,14 @@ def test_the_line_names_the_largest_parts(results):
     assert line.startswith("estimate: ~") and "CUTS Stage 1, seed" in line and "resumes" in line
     assert seconds == sum(s for _, s in parts) and all(s > 0 for _, s in parts)
     assert estimate.describe(10, []).startswith("estimate: under a minute")
+
+
+def test_a_folder_s_stage2_estimate_is_the_whole_segment_image_not_condense_alone():
+    """One 341 x 512 image took 21 min here (k-means most of it); the estimate said 38 s when it counted condense
+    alone. It is now the per-pixel cost that data-set runs use, and a 128 x 128 image costs the same either way."""
+    from cutslib.folder import estimate_seconds
+
+    _, large = estimate_seconds(0, 0, 1, 341 * 512, 512)
+    _, small = estimate_seconds(0, 0, 1, 128 * 128, 128)
+    assert large > 300 and small == estimate.STAGE2_SECONDS[True]
+    assert estimate_seconds(0, 0, 0, 341 * 512, 512)[1] == 0  # nothing left to segment
