@@ -4,7 +4,7 @@ METHOD.md: ``phate.PHATE(n_components=3, knn=100, n_landmark=500, t=2)`` fitted 
 latents, then k-means with 10 clusters on PHATE's diffusion potential. The potential is computed by the same
 code as the condensation, :mod:`cutslib.potential`: ``exact=True`` reproduces PHATE bit for bit (its PCA,
 spectral landmarks and seeds); the fast default differs as that module's doc says (distinct rows weighted by
-their multiplicity, exact weighted PCA, random landmarks, float32). Its k-means runs on the distinct rows with
+their multiplicity, exact weighted PCA, float32). Its k-means runs on the distinct rows with
 their multiplicities as sample weights (the same objective as on every pixel), in float32, on the principal
 components that hold 99% of the potential's variance (about 20 of 500 on a trained retina image: 20x less
 work, and labels that agree with k-means on all 500 (ARI 0.92) as well as two k-means seeds agree (0.92)).

@@ -22,8 +22,13 @@ validated against the exact path's own seed-to-seed spread (README, "Stage 2 spe
   (the kNN counts every copy, the kernel's degrees, the landmark operator and both PCAs are weighted, and
   potential columns of repeated points are scaled by sqrt(multiplicity)). An MRI slice's black background
   (thousands of identical rows) otherwise makes the kernel dense: minutes and ~10 GB per slice;
-- random landmarks (graphtools' ``random_landmarking``: seeded random points, each point joins its nearest
-  one) instead of the spectral embedding and the 2000-cluster MiniBatchKMeans, the two costliest steps;
+- the landmarks are the reference's (sklearn's seeded randomized SVD of the normalised kernel and its
+  2000-cluster MiniBatchKMeans, call for call), on the distinct rows with their multiplicities as weights.
+  Cheaper landmarks were tried and measured against the exact path's seed-to-seed spread (README, "Stage 2
+  speed"): random landmarks (graphtools' ``random_landmarking``) and a 2-iteration SVD with a randomly
+  initialised 10-epoch k-means both move the partitions as much as another seed does, and fall short of the
+  criterion (spectral k-means ARI 0.85 and 0.88 against 0.90 to 0.92 between exact seeds); these
+  landmarks agree with the exact path's (median ARI 1.0 at matched levels);
 - the first PCA: an exact eigendecomposition of the (weighted) D x D covariance instead of an SVD;
 - the kNN search: an exact kd-tree search (float64 distances without the cancellation of the reference's
   |x|^2 - 2 x.y + |y|^2, so the kernel equals graphtools' to ~1e-11, not bit for bit);
@@ -133,11 +138,7 @@ def landmark_potential(data, knn=KNN, decay=DECAY, n_landmark=None, t="auto", se
     diff_op = normalize(kernel, "l1", axis=1)
     transitions = None
     if n_landmark is not None and n_landmark < len(data):
-        kmeans = MiniBatchKMeans(
-            n_landmark, init_size=3 * n_landmark, n_init=1, batch_size=10000, random_state=seed
-        )
-        clusters = kmeans.fit_predict(RowBlocks(diff_op) @ spectral_embedding(kernel, seed).T)
-        _, landmark = np.unique(clusters, return_inverse=True)
+        landmark = spectral_landmarks(kernel, n_landmark, seed)
         member = sparse.csr_matrix((np.ones(len(data)), (landmark, np.arange(len(data)))))
         to_data = member @ kernel  # (L, N) kernel summed over each landmark's members
         transitions = normalize(to_data.T.tocsr(), "l1", axis=1)
@@ -151,18 +152,15 @@ def landmark_potential(data, knn=KNN, decay=DECAY, n_landmark=None, t="auto", se
 
 def fast_potential(data, weights, knn=KNN, decay=DECAY, n_landmark=None, t="auto", seed=0):
     """The fast path's potential in factored form (see :func:`landmark_potential`), on rows that stand for
-    ``weights`` identical points each: random landmarks (seeded), float32 operator, power and t."""
+    ``weights`` identical points each: the reference's landmarks, float32 operator, power and t."""
     n = len(data)
-    landmarks = None
-    if n_landmark is not None and n_landmark < n:
-        landmarks = np.sort(np.random.default_rng(seed).choice(n, n_landmark, replace=False))
-    kernel, nearest = weighted_kernel(data, weights, knn=knn, decay=decay, landmarks=landmarks)
+    kernel = weighted_kernel(data, weights, knn=knn, decay=decay)
     by_weight = sparse.diags(weights)
-    if landmarks is None:  # the (N, N) operator lumped onto the distinct rows: row i, column j sums j's copies
+    if n_landmark is None or n_landmark >= n:  # the (N, N) operator lumped onto the distinct rows: row i, column j sums j's copies
         diff_op = normalize(kernel @ by_weight, "l1", axis=1).toarray().astype(np.float32)
         transitions = None
     else:
-        _, landmark = np.unique(nearest, return_inverse=True)  # (drops landmarks nobody is nearest to)
+        landmark = spectral_landmarks(kernel, n_landmark, seed, weights)
         member = sparse.csr_matrix((weights, (landmark, np.arange(n))))
         to_data = (member @ kernel).tocsr()  # (L, n) kernel summed over each landmark's members (copies too)
         transitions = normalize(to_data.T.tocsr(), "l1", axis=1)
@@ -170,7 +168,7 @@ def fast_potential(data, weights, knn=KNN, decay=DECAY, n_landmark=None, t="auto
     if t == "auto":
         t = optimal_t(diff_op)
     power = np.linalg.matrix_power(diff_op, t)
-    if landmarks is None:  # an entry of the N-point power is split evenly over column j's copies
+    if transitions is None:  # an entry of the N-point power is split evenly over column j's copies
         root = np.sqrt(weights).astype(np.float32)
         return None, -np.log(power / weights.astype(np.float32) + np.float32(1e-7)) * root
     return transitions, -np.log(power + np.float32(1e-7))
@@ -212,10 +210,10 @@ def alpha_decay_kernel(data, knn=KNN, decay=DECAY, thresh=THRESH) -> sparse.csr_
     return ((kernel + kernel.T) / 2).tocsr()
 
 
-def weighted_kernel(data, weights, knn=KNN, decay=DECAY, thresh=THRESH, landmarks=None):
+def weighted_kernel(data, weights, knn=KNN, decay=DECAY, thresh=THRESH) -> sparse.csr_matrix:
     """The fast path's kNN kernel of rows that stand for ``weights`` identical points each; the same kernel
     as :func:`alpha_decay_kernel` on all the points, restricted to one copy of each (the kNN counts every
-    copy). Returns (kernel (n, n) csr, nearest landmark of each row or None).
+    copy).
 
     An exact kd-tree search (scipy's cKDTree, float64 distances): the embeddings after the first PCA hold
     almost all their variance in a few components, which is where a kd-tree beats a brute-force search.
@@ -253,10 +251,7 @@ def weighted_kernel(data, weights, knn=KNN, decay=DECAY, thresh=THRESH, landmark
     values = np.exp(-np.power(d / bandwidth[rows], decay))
     kept = values >= thresh
     kernel = sparse.csr_matrix((values[kept], (rows[kept], cols[kept])), shape=(n, n))
-    nearest = None
-    if landmarks is not None:
-        nearest = landmarks[cKDTree(x[landmarks]).query(x, k=1, workers=cpu_threads())[1]]
-    return ((kernel + kernel.T) / 2).tocsr(), nearest
+    return ((kernel + kernel.T) / 2).tocsr()
 
 
 def weighted_pca(x, n_components, weights, variance=None) -> np.ndarray:
@@ -320,13 +315,31 @@ def unique_rows(x):
     return first[order], rank[inverse.ravel()], counts[order]
 
 
-def spectral_embedding(kernel, seed=0, n_components=N_SVD) -> np.ndarray:
+def spectral_landmarks(kernel, n_landmark, seed=0, weights=None) -> np.ndarray:
+    """graphtools' landmarks: (N,) landmark of each row, numbered 0..L-1; sklearn's seeded MiniBatchKMeans
+    (n_landmark clusters, its call for call) of the diffusion operator applied to :func:`spectral_embedding`.
+    With ``weights`` (row multiplicities), the same on all the copies: each copy's singular-vector entry is
+    its row's divided by sqrt(multiplicity), and the k-means weighs each row by its multiplicity."""
+    if weights is None:
+        points = RowBlocks(normalize(kernel, "l1", axis=1)) @ spectral_embedding(kernel, seed).T
+    else:
+        vectors = spectral_embedding(kernel, seed, weights=weights).T / np.sqrt(weights)[:, None]
+        points = RowBlocks(normalize(kernel @ sparse.diags(weights), "l1", axis=1).tocsr()) @ vectors
+    kmeans = MiniBatchKMeans(n_landmark, init_size=3 * n_landmark, n_init=1, batch_size=10000, random_state=seed)
+    return np.unique(kmeans.fit_predict(points, sample_weight=weights), return_inverse=True)[1].ravel()
+
+
+def spectral_embedding(kernel, seed=0, n_components=N_SVD, weights=None) -> np.ndarray:
     """graphtools' landmark embedding: the top right singular vectors (n_components, N) of the symmetric
     normalised kernel D^-1/2 K D^-1/2, by sklearn's seeded randomized SVD with its sign convention.
     Bit-identical to sklearn's (the landmark k-means that follows turns round-off into other landmarks);
-    only the sparse products are spread over threads, by rows."""
-    degree = np.asarray(kernel.sum(axis=1)).ravel()
-    scale = sparse.diags(1 / np.sqrt(degree))
+    only the sparse products are spread over threads, by rows. With ``weights`` (row multiplicities): the
+    matrix W^1/2 D^-1/2 K D^-1/2 W^1/2 (D the degrees over all copies), which has the copies' spectrum."""
+    if weights is None:
+        degree = np.asarray(kernel.sum(axis=1)).ravel()
+        scale = sparse.diags(1 / np.sqrt(degree))
+    else:
+        scale = sparse.diags(np.sqrt(weights / (kernel @ weights)))
     affinity = (scale @ kernel @ scale).tocsr()
     transpose = affinity.T.tocsr()  # its rows sum in the order scipy uses for affinity.T @ Q
     transpose.sort_indices()

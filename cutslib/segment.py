@@ -30,7 +30,7 @@ from cutslib.clustering import spectral_kmeans
 from cutslib.condensation import KNN, condense, persistent_structures
 from cutslib.potential import cpu_threads, limit_threads
 
-VERSION = 5  # bump when the outputs change, so old caches are not reused (5: folders keyed by the path)
+VERSION = 6  # bump when the outputs change, so old caches are not reused (6: the fast path's spectral landmarks)
 #: The Stage-2 path of data-set runs when neither ``exact=`` nor ``$CUTS_STAGE2`` ("fast" or "exact") says.
 DEFAULT_PATH = "exact"
 LARGE = 128 * 128  # images with more pixels than this get a progress bar of their own

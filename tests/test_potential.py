@@ -73,8 +73,7 @@ def test_randomized_svd_refuses_a_wide_matrix():
 def test_fast_kernel_agrees_with_graphtools_kernel(pcs):
     """The kd-tree search gives the same kernel to round-off (float64 distances without cancellation)."""
     ref = P.alpha_decay_kernel(pcs)
-    ours, nearest = P.weighted_kernel(pcs, np.ones(len(pcs)))
-    assert nearest is None
+    ours = P.weighted_kernel(pcs, np.ones(len(pcs)))
     assert ours.nnz == ref.nnz and abs(ours - ref).max() < 1e-8
 
 
@@ -82,7 +81,7 @@ def test_fast_kernel_queries_balls_past_the_margin(pcs, monkeypatch):
     """Rows whose kernel ball holds more distinct rows than the first query returned get a ball query."""
     ref = P.alpha_decay_kernel(pcs)
     monkeypatch.setattr(P, "SEARCH_MARGIN", 1.0)  # every ball reaches past the knn + 1 nearest
-    ours, _ = P.weighted_kernel(pcs, np.ones(len(pcs)))
+    ours = P.weighted_kernel(pcs, np.ones(len(pcs)))
     assert ours.nnz == ref.nnz and abs(ours - ref).max() < 1e-8
 
 
@@ -93,15 +92,33 @@ def test_fast_kernel_counts_every_copy(pcs):
     rows = pcs[:500]
     full = P.alpha_decay_kernel(np.repeat(rows, copies, axis=0))
     first = np.r_[0, np.cumsum(copies)[:-1]]
-    landmarks = np.array([3, 77, 400])
-    ours, nearest = P.weighted_kernel(rows, copies.astype(float), landmarks=landmarks)
+    ours = P.weighted_kernel(rows, copies.astype(float))
     restricted = full[first][:, first]
     assert ours.nnz == restricted.nnz and abs(ours - restricted)[1:, 1:].max() < 1e-8
     # between the copies of row 0 the reference divides round-off by round-off (d and the bandwidth are
     # both ~1e-16: any value in (0, 1]); ours is the exact limit, exp(0) = 1
     assert ours[0, 0] == 1 and abs(ours - restricted)[0, 1:].max() < 1e-8
-    distances = ((rows[:, None] - rows[landmarks][None]) ** 2).sum(axis=2)
-    assert np.array_equal(nearest, landmarks[distances.argmin(axis=1)])
+
+
+def test_weighted_spectral_embedding_is_that_of_the_copies(pcs):
+    """Rows with multiplicities: the singular vectors of all the copies, each copy's entry its row's divided
+    by sqrt(multiplicity) (top components, up to sign: the two randomized SVDs start from other draws)."""
+    copies = np.random.default_rng(2).integers(1, 4, size=400)
+    rows = pcs[:400]
+    full = P.spectral_embedding(P.alpha_decay_kernel(np.repeat(rows, copies, axis=0)), seed=0, n_components=4)
+    ours = P.spectral_embedding(P.weighted_kernel(rows, copies.astype(float)), seed=0, n_components=4,
+                                weights=copies.astype(float))
+    first = np.r_[0, np.cumsum(copies)[:-1]]
+    np.testing.assert_allclose(np.abs(ours / np.sqrt(copies)), np.abs(full[:, first]), atol=1e-4)
+
+
+def test_fast_landmarks_are_the_exact_paths(pcs):
+    """Unit weights: the fast path's landmarks are the reference's clusters (its kernel differs by ~1e-11)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    exact = P.spectral_landmarks(P.alpha_decay_kernel(pcs), 300, seed=5)
+    fast = P.spectral_landmarks(P.weighted_kernel(pcs, np.ones(len(pcs))), 300, seed=5, weights=np.ones(len(pcs)))
+    assert exact.max() >= 250 and adjusted_rand_score(exact, fast) > 0.99
 
 
 def test_weighted_pca_is_the_pca_of_the_copies(pcs):
