@@ -25,7 +25,7 @@ import numpy as np
 
 from cutslib import cache, outputs
 from cutslib.data import SIZE, load_folder, n_first
-from cutslib.segment import KEYS, VERSION, file_name, segment_image
+from cutslib.segment import KEYS, VERSION, file_name, segment_image, stage2_exact
 
 log = logging.getLogger(__name__)
 #: Stage-1 profile used when no checkpoint is given.
@@ -76,7 +76,8 @@ def folder_settings(dataset, encoder: dict, seed: int, size: int) -> dict:
 
     frames = {i: list(vars(f).values()) for i, f in dataset.frames.items()}
     return {"images_sha256": cache.images_digest(dataset), "frames": frames, "encoder": encoder, "seed": seed,
-            "size": size, "knn": KNN, "segment_version": VERSION, "folder_version": FOLDER_VERSION}
+            "size": size, "knn": KNN, "segment_version": VERSION, "folder_version": FOLDER_VERSION,
+            "stage2": "exact" if stage2_exact() else "fast"}
 
 
 # Rough CPU costs measured on the project's 2-core machine (README, "Speed"): one Stage-1 epoch of 80 images at
@@ -218,7 +219,8 @@ def segment_folder(images, checkpoint=None, out=None, seed: int = 1, size: int =
             if arrays is None:
                 latents, recon = embed_images(checkpoint, dataset.images[i])
                 bar.update(1)
-                arrays = {**segment_image(frame.crop(latents[0]), seed=seed, progress=progress), "recon": frame.crop(recon[0])}
+                arrays = {**segment_image(frame.crop(latents[0]), seed=seed, exact=stage2_exact(),
+                                             progress=progress), "recon": frame.crop(recon[0])}
                 bar.update(1)
                 outputs.write_outputs(out, stem, arrays, image, arrays["recon"], frame)
                 cache.save_npz(npz, **arrays)  # last: its presence marks the image done

@@ -186,7 +186,8 @@ def test_out_with_a_foreign_file_is_refused(images, checkpoint, results, tmp_pat
     assert (out_dir / "img0.npz").read_bytes() == b"junk"
 
 
-def test_out_made_with_another_checkpoint_is_refused(images, checkpoint, results, tmp_path, capsys):
+def test_out_made_with_another_checkpoint_is_refused(images, checkpoint, results, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CUTS_STAGE2", "exact")  # restored after the test (--stage2 sets it)
     out_dir = tmp_path / "out"
     code, _, _ = run(capsys, segment("--images", images, "--checkpoint", checkpoint, "--out", out_dir, "--limit", 1))
     assert code == 0
@@ -199,6 +200,9 @@ def test_out_made_with_another_checkpoint_is_refused(images, checkpoint, results
     code, _, err = run(capsys, segment("--images", images, "--checkpoint", checkpoint, "--out", out_dir,
                                        "--seed", 2))
     assert code == 2 and "differ: seed" in err
+    code, _, err = run(capsys, segment("--images", images, "--checkpoint", checkpoint, "--out", out_dir,
+                                       "--stage2", "fast"))
+    assert code == 2 and "differ: stage2" in err
 
 
 def test_a_damaged_result_in_out_is_recomputed_and_said(images, checkpoint, results, tmp_path, capsys):

@@ -49,7 +49,7 @@ def add_stage2(parser) -> None:
 
 
 def apply_stage2(args) -> None:
-    """Make --stage2 the path of this process's data-set runs (as $CUTS_STAGE2 does)."""
+    """Make --stage2 the Stage-2 path of this process's runs, data sets and folders (as $CUTS_STAGE2 does)."""
     if getattr(args, "stage2", None):
         import os
 
