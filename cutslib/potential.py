@@ -14,8 +14,8 @@ much faster, and agrees to round-off:
 - the final PCA: sklearn's randomized PCA on the potential in factored form (transitions @ landmark
   potential), so the (N, 2000) matrix is never formed.
 
-**The fast path** (`exact=False`; `segment.DEFAULT_PATH` says which is the default). Bit-identity with the reference's random landmark choice is not what
-faithfulness means: the reference itself moves with its seed. The fast path differs in these steps, each
+**The fast path** (``exact=False``; ``segment.DEFAULT_PATH`` says which path is the default). Bit-identity
+with the reference's random landmark choice is not what faithfulness means: the reference moves with its seed. The fast path differs in these steps, each
 validated against the exact path's own seed-to-seed spread (README, "Stage 2 speed"):
 
 - identical rows are computed once, with their multiplicity as a weight, in the geometry of all N points
