@@ -81,7 +81,7 @@ def folder_settings(dataset, encoder: dict, seed: int, size: int) -> dict:
 
 
 # Rough CPU costs measured on the project's 2-core machine (README, "Speed"): one Stage-1 epoch of 80 images at
-# 128 x 128 (paper settings) 11 s. Stage 2 is the whole of segment_image on the exact path (condensation, both
+# 128 x 128 (paper settings) 11 s. Stage 2 is the whole of segment_image on its path (condensation, both
 # persistent maps and the spectral k-means), as cutslib.estimate counts it for data-set runs, in proportion to
 # the pixels: condense alone (46 s at 512 x 512) is a small part of it there; one 341 x 512 image took 21 min at
 # load ~5, of which 3.5 min condensation and the rest the k-means (README, "Your own images").
@@ -95,7 +95,7 @@ def estimate_seconds(samples_per_epoch: int, epochs: int, n_segment: int, pixels
     from cutslib.estimate import PIXELS, STAGE2_SECONDS
 
     train_s = epochs * EPOCH_SECONDS_128 * samples_per_epoch / 80 * (size / 128) ** 2
-    return train_s, n_segment * STAGE2_SECONDS[True] * max(pixels, 1) / PIXELS
+    return train_s, n_segment * STAGE2_SECONDS[stage2_exact()] * max(pixels, 1) / PIXELS
 
 
 def _epochs_done(dataset, seed: int, cfg) -> int:

@@ -15,8 +15,8 @@ much faster, and agrees to round-off:
   potential), so the (N, 2000) matrix is never formed.
 
 **The fast path** (``exact=False``; ``segment.DEFAULT_PATH`` says which path is the default). Bit-identity
-with the reference's random landmark choice is not what faithfulness means: the reference moves with its seed. The fast path differs in these steps, each
-validated against the exact path's own seed-to-seed spread (README, "Stage 2 speed"):
+with the reference's random landmark choice is not what faithfulness means: the reference moves with its seed.
+The fast path differs in these steps, each validated against the exact path's own seed-to-seed spread (README, "Stage 2 speed"):
 
 - identical rows are computed once, with their multiplicity as a weight, in the geometry of all N points
   (the kNN counts every copy, the kernel's degrees, the landmark operator and both PCAs are weighted, and
@@ -28,7 +28,8 @@ validated against the exact path's own seed-to-seed spread (README, "Stage 2 spe
   speed"): random landmarks (graphtools' ``random_landmarking``) and a 2-iteration SVD with a randomly
   initialised 10-epoch k-means both move the partitions as much as another seed does, and fall short of the
   criterion (spectral k-means ARI 0.85 and 0.88 against 0.90 to 0.92 between exact seeds); these
-  landmarks agree with the exact path's (56 retina images x 3 seeds: median ARI 1.0 at matched levels, 1.4x less CPU);
+  landmarks agree with the exact path's (56 retina images x 3 seeds: median ARI 1.0 at matched levels), but
+  they cost most of the fast path's time (1.4x less CPU than exact in all);
 - the first PCA: an exact eigendecomposition of the (weighted) D x D covariance instead of an SVD;
 - the kNN search: an exact kd-tree search (float64 distances without the cancellation of the reference's
   |x|^2 - 2 x.y + |y|^2, so the kernel equals graphtools' to ~1e-11, not bit for bit);
@@ -156,7 +157,8 @@ def fast_potential(data, weights, knn=KNN, decay=DECAY, n_landmark=None, t="auto
     n = len(data)
     kernel = weighted_kernel(data, weights, knn=knn, decay=decay)
     by_weight = sparse.diags(weights)
-    if n_landmark is None or n_landmark >= n:  # the (N, N) operator lumped onto the distinct rows: row i, column j sums j's copies
+    if n_landmark is None or n_landmark >= n:  # the (N, N) operator lumped onto the distinct rows:
+        # row i, column j sums j's copies
         diff_op = normalize(kernel @ by_weight, "l1", axis=1).toarray().astype(np.float32)
         transitions = None
     else:

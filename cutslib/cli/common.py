@@ -43,9 +43,9 @@ def add_profile(parser, default: str = "quick") -> None:
 
 def add_stage2(parser) -> None:
     parser.add_argument("--stage2", choices=("fast", "exact"),
-                        help="the Stage-2 path of data-set runs: 'exact' reproduces the reference's potentials bit "
-                             "for bit, 'fast' is about 4x faster (README, 'Stage 2 speed'); default $CUTS_STAGE2 "
-                             "or the validated default")
+                        help="the Stage-2 path (data sets and folders): 'exact' reproduces the reference's potentials "
+                             "bit for bit, 'fast' agrees with it and takes about 1.4x less CPU (README, 'Stage 2 "
+                             "speed'); default $CUTS_STAGE2 or 'exact'")
 
 
 def apply_stage2(args) -> None:

@@ -53,7 +53,8 @@ def register(sub):
     p = sub.add_parser("segment", description=DESCRIPTION,
                        help="coarse-to-fine segmentations of every image (stage 2); prints the output folder")
     add_source(p, "a folder of your own images: trains on it first unless --checkpoint is given")
-    p.add_argument("--checkpoint", metavar="PATH", help="a trained encoder (the best.pt that cuts train prints; with --images)")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="a trained encoder (the best.pt that cuts train prints; with --images)")
     p.add_argument("--out", metavar="DIR", help="output folder (with --images; default: a cached results folder "
                    "keyed by the images' content and the settings). A folder made with other settings is refused")
     p.add_argument("--seed", type=int, default=1, help="random seed of the training run and of stage 2 (default 1)")
