@@ -18,8 +18,10 @@ dask's (``with joblib.parallel_config("dask"): ...``), spreads the images over a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -41,13 +43,17 @@ def segment_image(latents, seed: int = 0, exact: bool = True, progress: bool = F
     """Segment one image from its pixel embeddings (H, W, D); returns the arrays listed in the module doc.
 
     ``exact=True``: the reference's potentials bit for bit (slow; see :mod:`cutslib.potential`).
-    ``progress``: a bar through the image's steps (and condensation's merges), for large images."""
+    ``progress``: a bar through the image's steps (and condensation's merges), for large images; its clock
+    ticks every second, so a step that runs for minutes (a 512-pixel image's kernel or k-means) still shows
+    that it is running and for how long."""
     latents = np.asarray(latents)
     if latents.ndim != 3:
         raise ValueError(f"latents must be (H, W, D), got shape {latents.shape}")
     h, w, d = latents.shape
     flat = latents.reshape(h * w, d)
-    with tqdm(total=3, desc=f"{h}x{w} image: condensation", leave=False, disable=not progress) as bar:
+    bar = tqdm(total=3, desc=f"{h}x{w} image: condensation", leave=False, disable=not progress,
+               bar_format="{desc}: step {n_fmt}/{total_fmt} [{elapsed} elapsed]")
+    with bar, ticking(bar):
         cond = condense(flat, knn=KNN, seed=seed, exact=exact, progress=progress)
         levels = [cond.labels(step).reshape(h, w) for step in cond.levels]
         bar.update(), bar.set_description(f"{h}x{w} image: persistent maps")
@@ -65,6 +71,27 @@ def segment_image(latents, seed: int = 0, exact: bool = True, progress: bool = F
         "n_clusters": np.asarray(cond.n_clusters, dtype=np.int64),
         "gradient": np.asarray(cond.gradient, dtype=np.float64),
     }
+
+
+@contextlib.contextmanager
+def ticking(bar, every: float = 1.0):
+    """Redraw ``bar`` every ``every`` seconds in a background thread, so its elapsed time keeps moving."""
+    if bar.disable:
+        yield bar
+        return
+    stop = threading.Event()
+
+    def tick():
+        while not stop.wait(every):
+            bar.refresh()
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield bar
+    finally:
+        stop.set()
+        thread.join()
 
 
 def file_name(image_id: str) -> str:

@@ -135,3 +135,26 @@ def test_the_stage2_path_is_chosen_and_keys_the_folder(monkeypatch):
     with pytest.raises(ValueError, match="CUTS_STAGE2 must be 'fast' or 'exact', got 'quick'"):
         segment.stage2_exact()
     assert segment.segment_settings("embed-x", 1, True) != segment.segment_settings("embed-x", 1, False)
+
+
+def test_a_long_step_keeps_its_clock_moving():
+    """A step that runs for minutes (a large image's k-means) still redraws the bar with its elapsed time."""
+    import io
+    import time
+
+    from tqdm import tqdm
+
+    out = io.StringIO()
+    bar = tqdm(total=3, desc="k-means", file=out, bar_format="{desc}: step {n_fmt}/{total_fmt} [{elapsed} elapsed]")
+    with bar, segment.ticking(bar, every=0.05):
+        time.sleep(0.5)  # one long step: no update() at all
+    drawn = out.getvalue().split("\r")
+    assert sum("k-means: step 0/3" in line for line in drawn) >= 5
+    import threading
+
+    before = threading.active_count()
+    with segment.ticking(tqdm(total=1, disable=True)):  # a disabled bar starts no thread
+        assert threading.active_count() == before
+    with segment.ticking(tqdm(total=1, file=io.StringIO())):
+        assert threading.active_count() == before + 1
+    assert threading.active_count() == before  # and the thread ends with the step
