@@ -11,6 +11,10 @@ that are already cached (or that it computes, resumably, under ``CUTS_RESULTS_DI
 It stays small and text-first: data, checkpoints and embeddings never go in.
 
     python -m cutslib.published --dataset retina --profile arxiv2023 [--seeds 2021 2022 2023] [--methods ...]
+
+``--summary`` writes ``figures/published/<dataset>/REPRODUCTION.md`` from every profile's ``scores.csv`` there:
+the Dice of each Table 1 row, paper beside every profile (mean ± std over its seeds), and puts the same table
+into the README's "Reproduction" section (between its ``reproduction`` markers).
 """
 
 from __future__ import annotations
@@ -84,6 +88,70 @@ def build(dataset, profile: str, seeds=None, methods=CUTS_ONLY, out: Path | None
     return out
 
 
+#: The rows of the reproduction summary: (method, protocol, what the row is).
+SUMMARY_ROWS = (
+    ("cuts_kmeans", "label_hint", "CUTS + k-means, label hint"),
+    ("cuts_diffusion_persistent", "label_hint", "CUTS + diffusion (persistent, 2024 rule), label hint"),
+    ("cuts_diffusion_persistent2023", "label_hint", "CUTS + diffusion (persistent, 2023 rule), label hint"),
+    ("cuts_diffusion_best_oracle", "oracle", "CUTS + diffusion (best level), oracle"),
+    ("cuts_diffusion_persistent", "label_free", "CUTS + diffusion (persistent), label-free"),
+    ("cuts_diffusion_persistent", "one_click", "CUTS + diffusion (persistent), one click"),
+    ("cuts_kmeans", "label_free", "CUTS + k-means, label-free"),
+)
+#: Column order of the summary (profiles found in the folder; others follow in name order).
+SUMMARY_PROFILES = ("arxiv2023", "arxiv2023-fast", "paper", "fast")
+README_MARKERS = ("<!-- reproduction:start -->", "<!-- reproduction:end -->")
+
+
+def summary_table(folder: Path) -> str:
+    """The Markdown Dice table of :data:`SUMMARY_ROWS` over the profiles recorded in ``folder``."""
+    found = {p.parent.name: p for p in sorted(Path(folder).glob("*/scores.csv")) if p.parent.name != "baselines"}
+    if not found:
+        raise FileNotFoundError(f"no profile records (*/scores.csv) in {folder}; run `python -m cutslib.published "
+                                "--dataset NAME --profile P` first")
+    order = [p for p in SUMMARY_PROFILES if p in found] + sorted(set(found) - set(SUMMARY_PROFILES))
+    summary = {}
+    for profile in order:
+        table = evaluate.summarize(pd.read_csv(found[profile]))
+        summary[profile] = table[table["metric"] == "dice"].set_index(["method", "protocol"])
+    heads = [f"`{p}` ({int(summary[p]['n_seeds'].max())} seeds)" for p in order]
+    paper = evaluate.paper_table().set_index(["dataset", "method"])["dice"]
+    dataset = evaluate.PAPER_DATASET.get(Path(folder).name)
+    lines = ["| Dice | paper | " + " | ".join(heads) + " |", "|---" * (len(order) + 2) + "|"]
+    for method, proto, label in SUMMARY_ROWS:
+        cells, name = [], evaluate.PAPER_ROWS.get((method, proto))
+        for profile in order:
+            table = summary[profile]
+            if (method, proto) not in table.index:
+                cells.append("-")
+                continue
+            row = table.loc[(method, proto)]
+            cells.append(f"{row['mean']:.3f} ± {row['std']:.3f}")
+        value = f"{paper[(dataset, name)]:.3f}" if (dataset, name) in paper.index else "-"
+        lines.append(f"| {label} | {value} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(name: str, readme: Path | None = cache.PROJECT_ROOT / "README.md") -> Path:
+    """``REPRODUCTION.md`` of data set ``name`` from its records, and the same table in ``readme``'s block."""
+    folder = PUBLISHED / name
+    table = summary_table(folder)
+    out = folder / "REPRODUCTION.md"
+    cache.write_text(out, f"# {name}: Dice of our runs beside the paper's\n\nBuilt by `python -m cutslib.published "
+                     f"--dataset {name} --summary` from `*/scores.csv` here. Ours: mean ± std over each profile's "
+                     "seeds of the per-seed mean over all images. `paper`: the 2023 arXiv Table 1, made with the "
+                     "2023 training (the profile `arxiv2023` is that training); both persistent rules stand beside "
+                     "its one persistent row. Label-free and one-click rows have no paper value.\n\n" + table)
+    if readme is not None and readme.exists():
+        text = readme.read_text()
+        start, end = README_MARKERS
+        if start not in text or end not in text:
+            raise ValueError(f"{readme} has no {start} ... {end} block for the reproduction table")
+        head, rest = text.split(start, 1)
+        cache.write_text(readme, head + start + "\n" + table + end + rest.split(end, 1)[1])
+    return out
+
+
 def run_text(name, profile, seeds, runs, minutes, stamp) -> str:
     """RUN.md: how this record was made."""
     lines = [f"# How `{name}` / `{profile}` was made", "",
@@ -109,13 +177,20 @@ def run_text(name, profile, seeds, runs, minutes, stamp) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cutslib.published", description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--profile", required=True, help="a Stage-1 profile, or 'baselines' for the other methods")
+    parser.add_argument("--profile", help="a Stage-1 profile, or 'baselines' for the other methods")
+    parser.add_argument("--summary", action="store_true", help="write REPRODUCTION.md and the README's table "
+                        "from the records already made")
     parser.add_argument("--seeds", type=int, nargs="+", help="default: the profile's seeds")
     parser.add_argument("--methods", nargs="+", help="default: the CUTS rows (or every baseline for 'baselines')")
     parser.add_argument("--stage2", choices=("fast", "exact"), help="the Stage-2 path (default $CUTS_STAGE2 or "
                         "cutslib.segment.DEFAULT_PATH)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.summary:
+        print(write_summary(args.dataset))
+        return 0
+    if not args.profile:
+        parser.error("give --profile (or --summary)")
     if args.stage2:
         os.environ["CUTS_STAGE2"] = args.stage2
     methods = args.methods or (BASELINES if args.profile == "baselines" else CUTS_ONLY)

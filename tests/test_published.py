@@ -1,6 +1,7 @@
 """The published record: built from real (tiny) runs, with the paper's numbers beside ours (runtime ~1 min)."""
 
 import numpy as np
+import pytest
 import pandas as pd
 
 from cutslib import data, published
@@ -23,3 +24,33 @@ def test_record_holds_table_scores_and_run_notes(tmp_path, monkeypatch):
     assert "the 2023 arXiv Table 1" in (out / "table1.md").read_text()
     run = (out / "RUN.md").read_text()
     assert "commit:" in run and "| 1 | `train-" in run and "| 2 | `train-" in run and "| cuts_kmeans |" in run
+
+
+def _scores(profile, seeds, dice):
+    """Tidy scores of one method on two images: seed s has Dice dice[s] on both."""
+    return pd.DataFrame([dict(dataset="retina", profile=profile, seed=s, method="cuts_kmeans", protocol="label_hint",
+                              image_id=i, metric="dice", value=dice[s]) for s in seeds for i in ("a", "b")])
+
+
+def test_summary_puts_every_profile_beside_the_paper_and_into_the_readme(tmp_path, monkeypatch):
+    monkeypatch.setattr(published, "PUBLISHED", tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- reproduction:start -->\nold table\n<!-- reproduction:end -->\nrest\n")
+    with pytest.raises(FileNotFoundError, match="no profile records"):
+        published.write_summary("retina", readme)
+    for profile, dice in (("fast", {1: 0.6, 2: 0.8}), ("arxiv2023", {2021: 0.7})):
+        (tmp_path / "retina" / profile).mkdir(parents=True)
+        _scores(profile, dice, dice).to_csv(tmp_path / "retina" / profile / "scores.csv", index=False)
+    out = published.write_summary("retina", readme)
+    table = out.read_text()
+    row = next(line for line in table.splitlines() if line.startswith("| CUTS + k-means, label hint"))
+    # paper 0.673; arxiv2023 first (one seed, std 0); fast: mean 0.7, std 0.1 over its two seeds
+    assert row == "| CUTS + k-means, label hint | 0.673 | 0.700 ± 0.000 | 0.700 ± 0.100 |"
+    assert "`arxiv2023` (1 seeds) | `fast` (2 seeds)" in table
+    assert "| CUTS + diffusion (best level), oracle | 0.735 | - | - |" in table  # not run here: dashes
+    assert "| CUTS + k-means, label-free | - |" in table  # no paper row
+    text = readme.read_text()
+    assert "old table" not in text and row in text and text.endswith("<!-- reproduction:end -->\nrest\n")
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="reproduction:start"):
+        published.write_summary("retina", readme)
