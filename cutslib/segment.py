@@ -12,7 +12,9 @@ One ``<id>.npz`` per image holds:
 
 Files are written atomically, so an interrupted run resumes where it stopped. ``jobs=N`` (or the
 environment variable ``CUTS_JOBS``) segments N images at a time in joblib worker processes, each with
-cores / N threads, and gives the same files as a serial run. A joblib backend set by the caller, such as
+cores / N threads, and gives the same files as a serial run with that many threads per image (BLAS and
+LAPACK results depend on the thread count in the last bits, as the reference's do, and the landmark
+k-means can turn those bits into other landmarks). A joblib backend set by the caller, such as
 dask's (``with joblib.parallel_config("dask"): ...``), spreads the images over a cluster.
 """
 
