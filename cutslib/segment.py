@@ -58,10 +58,10 @@ def segment_image(latents, seed: int = 0, exact: bool = True, progress: bool = F
     with bar, ticking(bar):
         cond = condense(flat, knn=KNN, seed=seed, exact=exact, progress=progress)
         levels = [cond.labels(step).reshape(h, w) for step in cond.levels]
-        bar.update(), bar.set_description(f"{h}x{w} image: persistent maps")
+        bar.update(), bar.set_description_str(f"{h}x{w} image: persistent maps")
         persistent = persistent_structures(cond, (h, w)).astype(np.int32)
         persistent2023 = persistent_structures(cond, (h, w), rule="2023").astype(np.int32)
-        bar.update(), bar.set_description(f"{h}x{w} image: k-means")
+        bar.update(), bar.set_description_str(f"{h}x{w} image: k-means")
         kmeans = spectral_kmeans(flat, n_clusters=10, seed=seed, exact=exact).reshape(h, w).astype(np.int32)
         bar.update()
     return {

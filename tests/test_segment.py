@@ -119,8 +119,8 @@ def test_a_single_image_shows_its_own_steps(latents, tmp_path, capsys):
     """One image to do: its bar moves through condensation, persistent maps and k-means (not 0/1 for minutes)."""
     segment.segment_latents(latents[:1], ["only"], tmp_path / "one", progress=True)
     err = capsys.readouterr().err
-    for step in ("24x24 image: condensation", "24x24 image: persistent maps", "24x24 image: k-means",
-                 "condensation (merges)"):
+    for step in ("24x24 image: condensation: step 0/3", "24x24 image: persistent maps: step 1/3",
+                 "24x24 image: k-means: step 2/3", "condensation (merges)"):
         assert step in err
     segment.segment_latents(latents, ["x", "y"], tmp_path / "two", progress=True)
     assert "image: k-means" not in capsys.readouterr().err  # small images, several to do: one bar only
