@@ -137,7 +137,8 @@ def segment_latents(latents, ids, folder, seed: int = 0, progress: bool = True, 
     if jobs == 1 or len(todo) <= 1:
         inner = progress and (len(todo) == 1 or latents.shape[1] * latents.shape[2] > LARGE)
         for i in todo:
-            _segment_to(folder / names[i], latents[i], seed, cpu_threads(), exact, inner)
+            if not (folder / names[i]).exists():  # another process sharing the folder may have done it meanwhile
+                _segment_to(folder / names[i], latents[i], seed, cpu_threads(), exact, inner)
             bar.update()
     else:
         from joblib import Parallel, delayed

@@ -158,3 +158,17 @@ def test_a_long_step_keeps_its_clock_moving():
     with segment.ticking(tqdm(total=1, file=io.StringIO())):
         assert threading.active_count() == before + 1
     assert threading.active_count() == before  # and the thread ends with the step
+
+
+def test_an_image_another_process_finished_meanwhile_is_not_redone(latents, tmp_path, monkeypatch):
+    """Two commands sharing one cache folder: an image that appeared after the run started is skipped."""
+    folder, done = tmp_path / "seg", []
+
+    def one_image(path, latents, seed, threads, exact, progress=False):
+        done.append(path.name)
+        path.write_bytes(b"ours")
+        (folder / "b.npz").write_bytes(b"the other process's")  # meanwhile, elsewhere
+
+    monkeypatch.setattr(segment, "_segment_to", one_image)
+    segment.segment_latents(latents, ["a", "b"], folder, progress=False, jobs=1)
+    assert done == ["a.npz"] and (folder / "b.npz").read_bytes() == b"the other process's"
