@@ -42,7 +42,8 @@ class Stamp:
 
 
 def git_commit(root: str | os.PathLike = PROJECT_ROOT) -> str:
-    """Short hash of HEAD, with ``+dirty`` if tracked files differ from it; ``unknown`` outside git."""
+    """Short hash of HEAD, with ``+dirty`` if tracked files differ from it (except under ``figures/``: the
+    committed outputs, which a figures run rewrites, are not the code that made them); ``unknown`` outside git."""
     def git(*args):
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30)
 
@@ -50,7 +51,7 @@ def git_commit(root: str | os.PathLike = PROJECT_ROOT) -> str:
         head = git("rev-parse", "--short", "HEAD")
         if head.returncode != 0:
             return "unknown"
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)figures")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")

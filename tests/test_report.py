@@ -36,6 +36,13 @@ def test_git_commit_in_and_outside_git(tmp_path):
     subprocess.run(["git", "-C", str(tmp_path), *env, "commit", "-qm", "x"], check=True)
     clean = report.git_commit(tmp_path)
     assert len(clean) >= 7 and "+dirty" not in clean
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "fig.png").write_text("old")
+    subprocess.run(["git", "-C", str(tmp_path), *env, "add", "figures"], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), *env, "commit", "-qm", "y"], check=True)
+    clean = report.git_commit(tmp_path)
+    (tmp_path / "figures" / "fig.png").write_text("rebuilt")  # an output rewritten: the code is still clean
+    assert report.git_commit(tmp_path) == clean
     (tmp_path / "a.txt").write_text("two")
     assert report.git_commit(tmp_path) == clean + "+dirty"
 
