@@ -6,7 +6,8 @@ that are already cached (or that it computes, resumably, under ``CUTS_RESULTS_DI
 - ``table1.md`` and ``table1.csv``: Table 1 with ours as mean ± std over the seeds beside the paper's value and
   the difference (the paper column is the 2023 arXiv Table 1, made with the 2023 training);
 - ``scores.csv``: the tidy per-image scores behind it;
-- ``RUN.md``: the command, commit, machine, settings hashes and the wall time of each stage.
+- ``RUN.md``: the command, commit, machine, settings hashes and the wall time of each stage;
+- ``stage1.csv``: each seed's training run (cache folder, epochs, best epoch and validation loss, minutes).
 
 It stays small and text-first: data, checkpoints and embeddings never go in.
 
@@ -85,6 +86,8 @@ def build(dataset, profile: str, seeds=None, methods=CUTS_ONLY, out: Path | None
                      "Table 1 (made with the 2023 training). Δ = ours - paper.\n\n" + report.to_markdown(pretty)
                      + f"\n\n{stamp.text}\n")
     cache.write_text(out / "RUN.md", run_text(name, profile, seeds, runs, minutes, stamp))
+    if runs:
+        cache.write_text(out / "stage1.csv", pd.DataFrame(runs).assign(profile=profile).to_csv(index=False))
     return out
 
 
@@ -129,6 +132,13 @@ def summary_table(folder: Path) -> str:
             cells.append(f"{row['mean']:.3f} ± {row['std']:.3f}")
         value = f"{paper[(dataset, name)]:.3f}" if (dataset, name) in paper.index else "-"
         lines.append(f"| {label} | {value} | " + " | ".join(cells) + " |")
+    runs = [pd.read_csv(found[p].parent / "stage1.csv") for p in order if (found[p].parent / "stage1.csv").exists()]
+    if runs:
+        lines += ["", "| Stage 1 | seeds | epochs | best validation loss | wall minutes per seed |", "|---|---|---|---|---|"]
+        for run in runs:
+            lines.append(f"| `{run['profile'].iloc[0]}` | {', '.join(map(str, run['seed']))} | "
+                         f"{', '.join(map(str, run['epochs']))} | {run['val_loss'].mean():.5f} ± "
+                         f"{run['val_loss'].std(ddof=0):.5f} | {run['minutes'].mean():.1f} |")
     return "\n".join(lines) + "\n"
 
 

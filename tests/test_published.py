@@ -24,6 +24,8 @@ def test_record_holds_table_scores_and_run_notes(tmp_path, monkeypatch):
     assert "the 2023 arXiv Table 1" in (out / "table1.md").read_text()
     run = (out / "RUN.md").read_text()
     assert "commit:" in run and "| 1 | `train-" in run and "| 2 | `train-" in run and "| cuts_kmeans |" in run
+    stage1 = pd.read_csv(out / "stage1.csv")
+    assert list(stage1["seed"]) == [1, 2] and (stage1["epochs"] == 1).all() and stage1["val_loss"].gt(0).all()
 
 
 def _scores(profile, seeds, dice):
@@ -41,6 +43,8 @@ def test_summary_puts_every_profile_beside_the_paper_and_into_the_readme(tmp_pat
     for profile, dice in (("fast", {1: 0.6, 2: 0.8}), ("arxiv2023", {2021: 0.7})):
         (tmp_path / "retina" / profile).mkdir(parents=True)
         _scores(profile, dice, dice).to_csv(tmp_path / "retina" / profile / "scores.csv", index=False)
+    pd.DataFrame(dict(seed=[1, 2], epochs=[200, 200], val_loss=[0.006, 0.004], minutes=[10.0, 12.0],
+                      profile="fast")).to_csv(tmp_path / "retina" / "fast" / "stage1.csv", index=False)
     out = published.write_summary("retina", readme)
     table = out.read_text()
     row = next(line for line in table.splitlines() if line.startswith("| CUTS + k-means, label hint"))
@@ -49,6 +53,7 @@ def test_summary_puts_every_profile_beside_the_paper_and_into_the_readme(tmp_pat
     assert "`arxiv2023` (1 seeds) | `fast` (2 seeds)" in table
     assert "| CUTS + diffusion (best level), oracle | 0.735 | - | - |" in table  # not run here: dashes
     assert "| CUTS + k-means, label-free | - |" in table  # no paper row
+    assert "| `fast` | 1, 2 | 200, 200 | 0.00500 ± 0.00100 | 11.0 |" in table
     text = readme.read_text()
     assert "old table" not in text and row in text and text.endswith("<!-- reproduction:end -->\nrest\n")
     readme.write_text("no markers")
