@@ -132,6 +132,11 @@ def summary_table(folder: Path) -> str:
             cells.append(f"{row['mean']:.3f} ± {row['std']:.3f}")
         value = f"{paper[(dataset, name)]:.3f}" if (dataset, name) in paper.index else "-"
         lines.append(f"| {label} | {value} | " + " | ".join(cells) + " |")
+    if (Path(folder) / "baselines" / "scores.csv").exists():  # the other methods, under the label hint
+        table = evaluate.summarize(pd.read_csv(Path(folder) / "baselines" / "scores.csv"))
+        table = table[(table["metric"] == "dice") & (table["protocol"] == "label_hint") & (table["n_seeds"] > 0)]
+        lines += ["", "| Baselines, label hint, Dice | paper | ours (seeds 1-3) |", "|---|---|---|"]
+        lines += [f"| {row.method} | {row.paper:.3f} | {row.mean:.3f} ± {row.std:.3f} |" for row in table.itertuples()]
     runs = [pd.read_csv(found[p].parent / "stage1.csv") for p in order if (found[p].parent / "stage1.csv").exists()]
     if runs:
         lines += ["", "| Stage 1 | seeds | epochs | best validation loss | wall minutes per seed |", "|---|---|---|---|---|"]

@@ -45,8 +45,12 @@ def test_summary_puts_every_profile_beside_the_paper_and_into_the_readme(tmp_pat
         _scores(profile, dice, dice).to_csv(tmp_path / "retina" / profile / "scores.csv", index=False)
     pd.DataFrame(dict(seed=[1, 2], epochs=[200, 200], val_loss=[0.006, 0.004], minutes=[10.0, 12.0],
                       profile="fast")).to_csv(tmp_path / "retina" / "fast" / "stage1.csv", index=False)
+    (tmp_path / "retina" / "baselines").mkdir()
+    _scores("-", {1: 0.5, 2: 0.6, 3: 0.7}, {1: 0.5, 2: 0.6, 3: 0.7}).replace("cuts_kmeans", "slic").to_csv(
+        tmp_path / "retina" / "baselines" / "scores.csv", index=False)
     out = published.write_summary("retina", readme)
     table = out.read_text()
+    assert "| slic | 0.567 | 0.600 ± 0.082 |" in table  # the baselines beside the paper, not as a profile column
     row = next(line for line in table.splitlines() if line.startswith("| CUTS + k-means, label hint"))
     # paper 0.673; arxiv2023 first (one seed, std 0); fast: mean 0.7, std 0.1 over its two seeds
     assert row == "| CUTS + k-means, label hint | 0.673 | 0.700 ± 0.000 | 0.700 ± 0.100 |"
