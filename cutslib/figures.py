@@ -72,6 +72,17 @@ def load_params(profile: str) -> dict:
     return params
 
 
+def stage2_jobs(params: dict) -> str:
+    """The images Stage 2 runs at a time, from the parameter file's ``jobs`` (a whole number, or ``auto`` for
+    every core; 1 if absent), as the value for ``CUTS_JOBS`` that the notebooks' kernels inherit."""
+    from cutslib.segment import check_jobs
+
+    jobs = params.get("jobs", 1)
+    if jobs == "auto":
+        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return str(check_jobs(jobs))
+
+
 def library_fingerprint() -> str:
     """cutslib's version plus a hash of its source and data files (the paper's tables, the data registry):
     a change to any of them reruns the notebooks."""
@@ -296,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cutslib.figures: error: {exc}", file=sys.stderr)
         return 2
 
+    try:  # images in parallel in every notebook's Stage 2; a CUTS_JOBS set by the user wins
+        os.environ.setdefault("CUTS_JOBS", stage2_jobs(load_params(profile)))
+    except ValueError as exc:
+        print(f"cutslib.figures: error: params/{profile}.yaml: {exc}", file=sys.stderr)
+        return 2
     executed_dir(profile).mkdir(parents=True, exist_ok=True)
     start, timings = time.monotonic(), {}
     for i, step in enumerate(steps, 1):

@@ -4,6 +4,7 @@ Runtime: about a minute on the shared 2-core machine (papermill and nbval kernel
 """
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -104,6 +105,7 @@ def test_real_parameter_files():
     from cutslib.train import PROFILES
 
     assert quick["config"] == "figures-quick" and PROFILES["figures-quick"].epochs == 2
+    assert paper["jobs"] == "auto" and quick["jobs"] == 1  # images in parallel where the cores are
     with pytest.raises(FileNotFoundError, match="no parameter file"):
         figures.load_params("nope")
 
@@ -198,3 +200,19 @@ def test_gallery_downscales_and_writes_a_readable_stamp_under_each_figure(tmp_pa
     assert (tmp_path / "gallery" / "table1.md").read_text() == (tmp_path / "table1.md").read_text()
     readme = figures.write_readme("quick", {}).read_text()
     assert "![fig1_trajectory](gallery/fig1_trajectory.png)" in readme and "(gallery/table1.md)" in readme
+
+
+def test_the_parameter_file_sets_the_stage2_jobs_unless_the_user_did(chain, monkeypatch, capsys):
+    monkeypatch.delenv("CUTS_JOBS", raising=False)
+    paper = chain.parent / "params" / "paper.yaml"
+    paper.write_text(paper.read_text() + "jobs: 3\n")
+    assert figures.main(["--profile", "paper", "--dry-run"]) == 0
+    assert os.environ["CUTS_JOBS"] == "3"
+    monkeypatch.setenv("CUTS_JOBS", "1")  # the user's choice wins
+    assert figures.main(["--profile", "paper", "--dry-run"]) == 0 and os.environ["CUTS_JOBS"] == "1"
+    monkeypatch.delenv("CUTS_JOBS")
+    assert figures.stage2_jobs({"jobs": "auto"}) == str(len(os.sched_getaffinity(0)))
+    assert figures.stage2_jobs({}) == "1"
+    paper.write_text(paper.read_text().replace("jobs: 3", "jobs: many"))
+    assert figures.main(["--profile", "paper", "--dry-run"]) == 2
+    assert "paper.yaml: jobs (or CUTS_JOBS) must be a whole number >= 1, got 'many'" in capsys.readouterr().err
