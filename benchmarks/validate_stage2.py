@@ -14,7 +14,8 @@ one data set's images, and prints:
     python benchmarks/validate_stage2.py --dataset retina --root DIR [--embeddings DIR --run fast:1 exact:1 ...]
 
 ``--run mode:seed ...`` first segments the images of ``--embeddings`` (a cached ``cutslib.embed`` folder)
-into ROOT, resumably; ``--csv FILE`` writes the per-image figures.
+into ROOT, resumably (``--limit N``: its first N images only), and prints each run's seconds per image;
+``--csv FILE`` writes the per-image figures.
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ def main(argv=None):
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--embeddings", type=Path)
     parser.add_argument("--run", nargs="*", default=[], metavar="MODE:SEED")
+    parser.add_argument("--limit", type=int, help="with --run: segment the first N images only")
     parser.add_argument("--csv", type=Path)
     args = parser.parse_args(argv)
     dataset = data.load(args.dataset, progress=False)
@@ -137,12 +139,13 @@ def main(argv=None):
         if args.embeddings is None:
             parser.error("--run needs --embeddings")
         emb = load_embeddings(args.embeddings)
+        n = len(emb.ids) if args.limit is None else min(args.limit, len(emb.ids))
         for job in args.run:
             mode, seed = job.split(":")
             start = time.perf_counter()
-            segment_latents(emb.latents, emb.ids, args.root / f"{mode}-seed{seed}", seed=int(seed),
+            segment_latents(emb.latents[:n], emb.ids[:n], args.root / f"{mode}-seed{seed}", seed=int(seed),
                             exact=mode == "exact", desc=job)
-            print(f"{job}: {time.perf_counter() - start:.0f} s", flush=True)
+            print(f"{job}: {time.perf_counter() - start:.0f} s for {n} images (0 where cached)", flush=True)
     scores, pairs, n = validate(dataset, args.root)
     if args.csv:
         scores.merge(pairs, on="image_id", how="left").to_csv(args.csv, index=False)

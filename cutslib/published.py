@@ -7,7 +7,13 @@ that are already cached (or that it computes, resumably, under ``CUTS_RESULTS_DI
   the difference (the paper column is the 2023 arXiv Table 1, made with the 2023 training);
 - ``scores.csv``: the tidy per-image scores behind it;
 - ``RUN.md``: the command, commit, machine, settings hashes and the wall time of each stage;
-- ``stage1.csv``: each seed's training run (cache folder, epochs, best epoch and validation loss, minutes).
+- ``stage1.csv``: each seed's training run (cache folder, epochs, best epoch and validation loss, minutes,
+  Stage-2 path).
+
+A record grows by seeds: ``--seeds 2`` adds seed 2 to a record that holds seed 1 (replacing any earlier rows
+of seed 2), so the seeds of one profile can be run in different sessions or on different machines. It refuses
+to mix seeds trained with other Stage-1 settings (another cache folder) or segmented by another Stage-2 path;
+``RUN.md`` keeps the notes of every command that added to the record.
 
 It stays small and text-first: data, checkpoints and embeddings never go in.
 
@@ -65,7 +71,9 @@ def build(dataset, profile: str, seeds=None, methods=CUTS_ONLY, out: Path | None
     dataset = data.load(dataset, progress=progress) if isinstance(dataset, str) else dataset
     name = dataset.name
     out = Path(out or PUBLISHED / name / profile)
-    runs = [] if profile == "baselines" else [training_record(dataset, profile, s) for s in seeds]
+    stage2 = "exact" if segment.stage2_exact() else "fast"
+    runs = [] if profile == "baselines" else [{**training_record(dataset, profile, s), "stage2": stage2}
+                                              for s in seeds]
     config = "paper" if profile == "baselines" else profile
     minutes, tables = {}, []
     for method in methods:
@@ -75,20 +83,47 @@ def build(dataset, profile: str, seeds=None, methods=CUTS_ONLY, out: Path | None
     scores = pd.concat(tables, ignore_index=True)
     if profile == "baselines":
         scores["profile"] = "-"  # the baselines use no Stage-1 profile
+    scores["value"] = [float(f"{v:.5g}") for v in scores["value"]]  # 5 significant digits keep the file small
+    ran = seeds
+    scores, runs, earlier = with_earlier_seeds(out, scores, runs)
+    seeds = tuple(sorted(set(scores["seed"])))
     _, pretty = evaluate.table1(evaluate.summarize(scores))
     stamp = report.make_stamp(profile, {"dataset": name, "seeds": list(seeds), "methods": list(methods)})
     out.mkdir(parents=True, exist_ok=True)
     cache.write_text(out / "scores.csv", scores.to_csv(index=False))
     cache.write_text(out / "table1.csv", pretty.to_csv(index=False))
-    stage2 = "" if profile == "baselines" else f", Stage 2 {'exact' if segment.stage2_exact() else 'fast'}"
-    cache.write_text(out / "table1.md", f"# {name}: Table 1, profile `{profile}`, seeds {list(seeds)}{stage2}\n\n"
+    path = "" if profile == "baselines" else f", Stage 2 {stage2}"
+    cache.write_text(out / "table1.md", f"# {name}: Table 1, profile `{profile}`, seeds {list(seeds)}{path}\n\n"
                      "Ours: mean ± std over the seeds of the per-seed mean over images. `paper`: the 2023 arXiv "
                      "Table 1 (made with the 2023 training). Δ = ours - paper.\n\n" + report.to_markdown(pretty)
                      + f"\n\n{stamp.text}\n")
-    cache.write_text(out / "RUN.md", run_text(name, profile, seeds, runs, minutes, stamp))
+    cache.write_text(out / "RUN.md", run_text(name, profile, ran, runs, minutes, stamp) + earlier)
     if runs:
         cache.write_text(out / "stage1.csv", pd.DataFrame(runs).assign(profile=profile).to_csv(index=False))
     return out
+
+
+def with_earlier_seeds(out: Path, scores: pd.DataFrame, runs: list[dict]):
+    """``scores`` and ``runs`` joined with the record's other seeds already in ``out``, and the earlier RUN.md
+    notes; a ValueError if those seeds were trained with other settings or segmented by another Stage-2 path."""
+    if not runs or not (out / "scores.csv").exists() or not (out / "stage1.csv").exists():
+        return scores, runs, ""
+    before = pd.read_csv(out / "stage1.csv")
+    before = before[~before["seed"].isin([r["seed"] for r in runs])]
+    if before.empty:
+        return scores, runs, ""
+    folders = set(before["folder"]) | {r["folder"] for r in runs}
+    paths = set(before["stage2"] if "stage2" in before else ["unknown"]) | {r["stage2"] for r in runs}
+    if len(folders) > 1 or len(paths) > 1:
+        raise ValueError(f"{out} holds seeds {sorted(before['seed'])} made with other settings (Stage-1 folders "
+                         f"{sorted(folders)}, Stage-2 paths {sorted(paths)}); write this record elsewhere (out=) or "
+                         "remove the old one")
+    old = pd.read_csv(out / "scores.csv")
+    scores = pd.concat([old[old["seed"].isin(before["seed"])], scores], ignore_index=True)
+    runs = sorted(before.drop(columns="profile", errors="ignore").to_dict("records") + runs, key=lambda r: r["seed"])
+    notes = (out / "RUN.md").read_text() if (out / "RUN.md").exists() else ""
+    earlier = "\n## Earlier commands that made this record\n\n" + notes.replace("\n#", "\n###").lstrip("# ")
+    return scores, runs, earlier
 
 
 #: The rows of the reproduction summary: (method, protocol, what the row is).
@@ -168,11 +203,11 @@ def write_summary(name: str, readme: Path | None = cache.PROJECT_ROOT / "README.
 
 
 def run_text(name, profile, seeds, runs, minutes, stamp) -> str:
-    """RUN.md: how this record was made."""
+    """RUN.md: how this command made (or added ``seeds`` to) the record; ``runs``: every seed's Stage 1."""
     lines = [f"# How `{name}` / `{profile}` was made", "",
              f"- command: `{' '.join(shlex.quote(a) for a in ['python', '-m', 'cutslib.published', *sys.argv[1:]])}`",
              f"- commit: {report.git_commit()}; {stamp.text}", f"- machine: {machine()}",
-             f"- seeds: {list(seeds)}", ""]
+             f"- seeds run by this command: {list(seeds)}", ""]
     if runs:
         lines[-1:] = [f"- Stage 2: the {'exact' if segment.stage2_exact() else 'fast'} path (`CUTS_STAGE2` / "
                       "`--stage2`)", ""]
@@ -183,7 +218,7 @@ def run_text(name, profile, seeds, runs, minutes, stamp) -> str:
         lines += [f"| {r['seed']} | `{r['folder']}` | {r['epochs']} | {r['best_epoch']} | {r['val_loss']:.5f} | "
                   f"{r['minutes']:.1f} |" for r in runs]
         lines.append("")
-    lines += ["Stage 2 and scoring, per method over all seeds (wall minutes of this command; 0 where cached by an "
+    lines += [f"Stage 2 and scoring, per method over seeds {list(seeds)} (wall minutes of this command; 0 where cached by an "
               "earlier run)", "", "| method | minutes |", "|---|---|"]
     lines += [f"| {m} | {v:.1f} |" for m, v in minutes.items()]
     return "\n".join(lines) + "\n"

@@ -28,6 +28,32 @@ def test_record_holds_table_scores_and_run_notes(tmp_path, monkeypatch):
     assert list(stage1["seed"]) == [1, 2] and (stage1["epochs"] == 1).all() and stage1["val_loss"].gt(0).all()
 
 
+def test_record_grows_by_seeds_and_refuses_another_stage2_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUTS_RESULTS_DIR", str(tmp_path / "results"))
+    retina = data.load("retina", progress=False)
+    crops = data.Dataset(name="retina", images=np.ascontiguousarray(retina.images[:3, 40:64, 40:64]),
+                         masks=np.ascontiguousarray(retina.masks[:3, 40:64, 40:64]), ids=retina.ids[:3])
+    build = lambda seed: published.build(crops, "smoke", seeds=[seed], methods=["cuts_kmeans"],
+                                         out=tmp_path / "rec", progress=False)
+    monkeypatch.setenv("CUTS_STAGE2", "fast")
+    first = pd.read_csv(build(1) / "scores.csv")
+    out = build(2)  # another session adds seed 2
+    scores, stage1 = pd.read_csv(out / "scores.csv"), pd.read_csv(out / "stage1.csv")
+    assert set(scores["seed"]) == {1, 2} and list(stage1["seed"]) == [1, 2] and set(stage1["stage2"]) == {"fast"}
+    pd.testing.assert_frame_equal(scores[scores.seed == 1].reset_index(drop=True), first)
+    assert "seeds [1, 2]" in (out / "table1.md").read_text()
+    hint = pd.read_csv(out / "table1.csv").query("method == 'cuts_kmeans' and protocol == 'label_hint'").iloc[0]
+    assert hint["seeds"] == 2
+    run = (out / "RUN.md").read_text()
+    assert "seeds run by this command: [2]" in run and "Earlier commands" in run and "seeds run by this command: [1]" in run
+    assert "| 1 | `train-" in run and "| 2 | `train-" in run
+    assert len(pd.read_csv(build(2) / "scores.csv")) == len(scores)  # rerunning a seed replaces its rows
+    monkeypatch.setenv("CUTS_STAGE2", "exact")
+    with pytest.raises(ValueError, match="Stage-2 paths"):
+        build(3)
+    assert set(pd.read_csv(out / "scores.csv")["seed"]) == {1, 2}  # nothing overwritten
+
+
 def _scores(profile, seeds, dice):
     """Tidy scores of one method on two images: seed s has Dice dice[s] on both."""
     return pd.DataFrame([dict(dataset="retina", profile=profile, seed=s, method="cuts_kmeans", protocol="label_hint",
