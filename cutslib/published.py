@@ -152,7 +152,8 @@ def summary_table(folder: Path) -> str:
     for profile in order:
         table = evaluate.summarize(pd.read_csv(found[profile]))
         summary[profile] = table[table["metric"] == "dice"].set_index(["method", "protocol"])
-    heads = [f"`{p}` ({int(summary[p]['n_seeds'].max())} seeds)" for p in order]
+    counts = {p: int(summary[p]["n_seeds"].max()) for p in order}
+    heads = [f"`{p}` ({counts[p]} seed{'s' if counts[p] > 1 else ''})" for p in order]
     paper = evaluate.paper_table().set_index(["dataset", "method"])["dice"]
     dataset = evaluate.PAPER_DATASET.get(Path(folder).name)
     lines = ["| Dice | paper | " + " | ".join(heads) + " |", "|---" * (len(order) + 2) + "|"]
@@ -164,7 +165,7 @@ def summary_table(folder: Path) -> str:
                 cells.append("-")
                 continue
             row = table.loc[(method, proto)]
-            cells.append(f"{row['mean']:.3f} ± {row['std']:.3f}")
+            cells.append(f"{row['mean']:.3f}" + (f" ± {row['std']:.3f}" if row["n_seeds"] > 1 else ""))  # no spread of one
         value = f"{paper[(dataset, name)]:.3f}" if (dataset, name) in paper.index else "-"
         lines.append(f"| {label} | {value} | " + " | ".join(cells) + " |")
     if (Path(folder) / "baselines" / "scores.csv").exists():  # the other methods, under the label hint
@@ -177,8 +178,9 @@ def summary_table(folder: Path) -> str:
         lines += ["", "| Stage 1 | seeds | epochs | best validation loss | wall minutes per seed |", "|---|---|---|---|---|"]
         for run in runs:
             lines.append(f"| `{run['profile'].iloc[0]}` | {', '.join(map(str, run['seed']))} | "
-                         f"{', '.join(map(str, run['epochs']))} | {run['val_loss'].mean():.5f} ± "
-                         f"{run['val_loss'].std(ddof=0):.5f} | {run['minutes'].mean():.1f} |")
+                         f"{', '.join(map(str, run['epochs']))} | {run['val_loss'].mean():.5f}"
+                         + (f" ± {run['val_loss'].std(ddof=0):.5f}" if len(run) > 1 else "")
+                         + f" | {run['minutes'].mean():.1f} |")
     return "\n".join(lines) + "\n"
 
 
