@@ -78,9 +78,9 @@ def test_summary_puts_every_profile_beside_the_paper_and_into_the_readme(tmp_pat
     table = out.read_text()
     assert "| slic | 0.567 | 0.600 ± 0.082 |" in table  # the baselines beside the paper, not as a profile column
     row = next(line for line in table.splitlines() if line.startswith("| CUTS + k-means, label hint"))
-    # paper 0.673; arxiv2023 first (one seed, std 0); fast: mean 0.7, std 0.1 over its two seeds
-    assert row == "| CUTS + k-means, label hint | 0.673 | 0.700 ± 0.000 | 0.700 ± 0.100 |"
-    assert "`arxiv2023` (1 seeds) | `fast` (2 seeds)" in table
+    # paper 0.673; arxiv2023 first (one seed: no spread printed); fast: mean 0.7, std 0.1 over its two seeds
+    assert row == "| CUTS + k-means, label hint | 0.673 | 0.700 | 0.700 ± 0.100 |"
+    assert "`arxiv2023` (1 seed) | `fast` (2 seeds)" in table
     assert "| CUTS + diffusion (best level), oracle | 0.735 | - | - |" in table  # not run here: dashes
     assert "| CUTS + k-means, label-free | - |" in table  # no paper row
     assert "| `fast` | 1, 2 | 200, 200 | 0.00500 ± 0.00100 | 11.0 |" in table
