@@ -211,7 +211,7 @@ def run_text(name, profile, seeds, runs, minutes, stamp) -> str:
              f"- commit: {report.git_commit()}; {stamp.text}", f"- machine: {machine()}",
              f"- seeds run by this command: {list(seeds)}", ""]
     if runs:
-        lines[-1:] = [f"- Stage 2: the {'exact' if segment.stage2_exact() else 'fast'} path (`CUTS_STAGE2` / "
+        lines[-1:] = [f"- Stage 2: the {runs[-1]['stage2']} path (`CUTS_STAGE2` / "
                       "`--stage2`)", ""]
     if runs:
         cfg = train.PROFILES[profile]
