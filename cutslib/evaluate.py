@@ -28,7 +28,6 @@ on the same levels), ``cuts_diffusion_best_oracle`` (oracle over the salient lev
 
 from __future__ import annotations
 
-import dataclasses
 import io
 from pathlib import Path
 
@@ -77,11 +76,11 @@ def profile_name(config) -> str:
     with exactly these settings, or ``custom-<settings hash>``."""
     if isinstance(config, str):
         return config
-    from cutslib.train import PROFILES, resolve_config
+    from cutslib.train import PROFILES, config_key, resolve_config
 
     cfg = resolve_config(config)
     named = [name for name, known in PROFILES.items() if known == cfg]
-    return named[0] if named else f"custom-{cache.settings_hash(dataclasses.asdict(cfg))}"
+    return named[0] if named else f"custom-{cache.settings_hash(config_key(cfg))}"
 
 
 def _truths(dataset, i: int) -> list[np.ndarray]:

@@ -71,6 +71,9 @@ class TrainConfig:
     schedule: str = "warmup_cosine"
     # stop when the validation loss has not improved for this many epochs (None: never; the 2023 code: 10)
     patience: int | None = None
+    # windowed forward only: this many extra pixels per image, drawn uniformly, whose windows join BatchNorm's
+    # batch statistics in training (their latents are not used by the losses); 0: only the loss pixels' windows
+    bn_windows: int = 0
 
     def __post_init__(self):
         if self.epochs < 1 or not 0 <= self.warmup_epochs < self.epochs:
@@ -87,6 +90,18 @@ class TrainConfig:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be None or >= 1, got {self.patience}")
+        if self.bn_windows < 0 or (self.bn_windows and self.forward != "windowed"):
+            raise ValueError(f"bn_windows must be >= 0, and only with forward='windowed', got {self.bn_windows}")
+
+
+# Fields added after runs were cached and published: at these values they are left out of the cache key, so the
+# folders (and the records that name them) of runs made before the field existed stay valid.
+KEY_NEUTRAL = {"bn_windows": 0}
+
+
+def config_key(cfg: TrainConfig) -> dict:
+    """The config's fields as they key its cache folder (see ``KEY_NEUTRAL``)."""
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if KEY_NEUTRAL.get(k, object()) != v}
 
 
 # smoke: the notebooks' defaults under nbval (one short epoch). figures-quick: 2 epochs (1 warm-up), the training
@@ -191,7 +206,13 @@ def step_losses(model: CUTSNet, images: torch.Tensor, generator: torch.Generator
     if windowed is None:
         windowed = cfg.forward == "windowed"
     if windowed:
-        latents = model.encoder.windowed(images, coords)
+        extra = cfg.bn_windows if model.training else 0  # eval mode normalises with running statistics
+        if extra:
+            b, _, h, w = images.shape
+            rows = torch.randint(h, (b, extra), generator=generator)
+            cols = torch.randint(w, (b, extra), generator=generator)
+            coords = torch.cat([coords, torch.stack([rows, cols], -1).to(coords)], 1)
+        latents = model.encoder.windowed(images, coords)[:, :coords.shape[1] - extra]
     else:
         # one gather for both sets, so the backward pass scatters into one dense gradient instead of two
         latents = gather_pixels(model(images), coords)
@@ -311,7 +332,7 @@ class Trainer:
 
 def run_settings(dataset, cfg: TrainConfig) -> dict:
     """The settings that key a training run's cache folder."""
-    return {"config": dataclasses.asdict(cfg), "dataset": dataset.name, "n_images": len(dataset.images),
+    return {"config": config_key(cfg), "dataset": dataset.name, "n_images": len(dataset.images),
             "images_sha256": cache.images_digest(dataset)}
 
 

@@ -4,6 +4,8 @@ The runs use 32x32 crops of 6 retina images, batch 4 and 8 samples per epoch, so
 a second; the code path is the full one (split, schedule, sampler, checkpoints, cache).
 """
 
+import csv
+import dataclasses
 import math
 from types import SimpleNamespace
 
@@ -199,9 +201,11 @@ def test_cli_rejects_an_empty_folder(command, tmp_path, capsys):
 TINY_WINDOWED = TrainConfig(epochs=3, warmup_epochs=1, batch_size=4, min_samples_per_epoch=8, forward="windowed")
 
 
-def test_windowed_run_resumes_bit_identical_and_learns(crops, tmp_path, monkeypatch):
+@pytest.mark.parametrize("bn_windows", [0, 8])
+def test_windowed_run_resumes_bit_identical_and_learns(bn_windows, crops, tmp_path, monkeypatch):
+    config = dataclasses.replace(TINY_WINDOWED, bn_windows=bn_windows)
     monkeypatch.setenv("CUTS_RESULTS_DIR", str(tmp_path / "straight"))
-    straight = train(crops, seed=1, config=TINY_WINDOWED, progress=False)
+    straight = train(crops, seed=1, config=config, progress=False)
 
     def interrupt_after_one(row):
         if row["epoch"] == 1:
@@ -209,8 +213,8 @@ def test_windowed_run_resumes_bit_identical_and_learns(crops, tmp_path, monkeypa
 
     monkeypatch.setenv("CUTS_RESULTS_DIR", str(tmp_path / "resumed"))
     with pytest.raises(KeyboardInterrupt):
-        train(crops, seed=1, config=TINY_WINDOWED, progress=False, on_epoch_end=interrupt_after_one)
-    resumed = train(crops, seed=1, config=TINY_WINDOWED, progress=False)
+        train(crops, seed=1, config=config, progress=False, on_epoch_end=interrupt_after_one)
+    resumed = train(crops, seed=1, config=config, progress=False)
     assert_same_weights(load_torch(straight.parent / "last.pt")["model"], load_torch(resumed.parent / "last.pt")["model"])
     log = load_torch(resumed.parent / "last.pt")["log"]
     assert log[-1]["train_reconstruction"] < log[0]["train_reconstruction"]
@@ -272,3 +276,56 @@ def test_early_stopped_run_ends_and_is_returned_from_the_cache(crops, tmp_path, 
     before = (best.parent / "last.pt").stat().st_mtime_ns
     assert train(crops, seed=1, config=cfg, progress=False) == best
     assert (best.parent / "last.pt").stat().st_mtime_ns == before
+
+
+def first_norm_batch_stats(model, images, cfg, seed=5):
+    """The first BatchNorm layer's batch mean and variance in one training-mode step (with momentum 1 the running
+    statistics are the batch's): the first layer's, because deeper ones also carry the earlier layers' change."""
+    from cutslib.train import step_losses
+
+    norm = model.encoder.blocks[1]
+    norm.reset_running_stats()
+    norm.momentum = 1.0
+    model.train()
+    step_losses(model, images, torch.Generator().manual_seed(seed), cfg)
+    return torch.cat([norm.running_mean, norm.running_var])
+
+
+def test_bn_windows_bring_the_windowed_batch_statistics_towards_the_dense_ones():
+    """Extra uniform windows join BatchNorm's statistics in training: on whole retina images the batch
+    statistics move towards the dense encoder's (every pixel); eval mode ignores them."""
+    from cutslib.train import step_losses
+
+    images = data.load("retina", progress=False).images[:4]
+    model = Trainer(images[:3], images[3:], seed=0, cfg=TINY_WINDOWED, device="cpu").model
+    images = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    dense = first_norm_batch_stats(model, images, TINY)
+    gaps = [(first_norm_batch_stats(model, images, dataclasses.replace(TINY_WINDOWED, bn_windows=n)) - dense).norm()
+            for n in (0, 48, 128)]
+    assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 0.6 * gaps[0]
+    model.eval()
+    with torch.no_grad():
+        plain = step_losses(model, images, torch.Generator().manual_seed(5), TINY_WINDOWED)
+        extra = step_losses(model, images, torch.Generator().manual_seed(5), dataclasses.replace(TINY_WINDOWED,
+                                                                                                 bn_windows=48))
+    torch.testing.assert_close(torch.stack(extra), torch.stack(plain))
+    with pytest.raises(ValueError, match="bn_windows"):
+        TrainConfig(bn_windows=8)  # dense: every pixel is already in the statistics
+    with pytest.raises(ValueError, match="bn_windows"):
+        TrainConfig(forward="windowed", bn_windows=-1)
+
+
+def test_the_published_records_stage1_folders_are_todays_cache_keys():
+    """Runs cached and published before a field existed (``bn_windows``) keep their folders: each record's
+    ``stage1.csv`` names the folder that today's code computes for its profile."""
+    from cutslib.cache import PROJECT_ROOT, run_dir
+    from cutslib.train import config_key, run_settings
+
+    retina = data.load("retina", progress=False)
+    records = sorted((PROJECT_ROOT / "figures" / "published" / "retina").glob("*/stage1.csv"))
+    assert records
+    for record in records:
+        for row in csv.DictReader(record.open()):
+            assert run_dir("train", "retina", 1, run_settings(retina, PROFILES[row["profile"]])).name == row["folder"]
+    assert "bn_windows" not in config_key(PROFILES["fast"])
+    assert config_key(dataclasses.replace(PROFILES["fast"], bn_windows=32))["bn_windows"] == 32
