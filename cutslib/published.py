@@ -138,6 +138,11 @@ SUMMARY_ROWS = (
 )
 #: Column order of the summary (profiles found in the folder; others follow in name order).
 SUMMARY_PROFILES = ("arxiv2023", "arxiv2023-fast", "paper", "fast")
+#: (windowed, dense) profile pairs, and the windowed encoder's criterion: each of these rows' mean Dice within the
+#: dense seeds' standard deviation, or within WINDOWED_TOLERANCE if that is smaller.
+WINDOWED_PAIRS = (("fast", "paper"), ("arxiv2023-fast", "arxiv2023"))
+WINDOWED_ROWS = (SUMMARY_ROWS[0], SUMMARY_ROWS[1], SUMMARY_ROWS[3])
+WINDOWED_TOLERANCE = 0.01
 README_MARKERS = ("<!-- reproduction:start -->", "<!-- reproduction:end -->")
 
 
@@ -168,6 +173,7 @@ def summary_table(folder: Path) -> str:
             cells.append(f"{row['mean']:.3f}" + (f" ± {row['std']:.3f}" if row["n_seeds"] > 1 else ""))  # no spread of one
         value = f"{paper[(dataset, name)]:.3f}" if (dataset, name) in paper.index else "-"
         lines.append(f"| {label} | {value} | " + " | ".join(cells) + " |")
+    lines += windowed_check(summary)
     if (Path(folder) / "baselines" / "scores.csv").exists():  # the other methods, under the label hint
         table = evaluate.summarize(pd.read_csv(Path(folder) / "baselines" / "scores.csv"))
         table = table[(table["metric"] == "dice") & (table["protocol"] == "label_hint") & (table["n_seeds"] > 0)]
@@ -182,6 +188,27 @@ def summary_table(folder: Path) -> str:
                          + (f" ± {run['val_loss'].std(ddof=0):.5f}" if len(run) > 1 else "")
                          + f" | {run['minutes'].mean():.1f} |")
     return "\n".join(lines) + "\n"
+
+
+def windowed_check(summary: dict) -> list[str]:
+    """Table lines: each windowed profile's mean Dice minus its dense pair's, and whether that is within the
+    criterion (:data:`WINDOWED_TOLERANCE`); a verdict needs at least 2 dense seeds."""
+    lines = []
+    for windowed, dense in WINDOWED_PAIRS:
+        if windowed not in summary or dense not in summary:
+            continue
+        lines += ["", f"| windowed `{windowed}` minus dense `{dense}`, Dice | difference | tolerance: dense std, "
+                  f"at most {WINDOWED_TOLERANCE} | within |", "|---|---|---|---|"]
+        for method, proto, label in WINDOWED_ROWS:
+            if (method, proto) not in summary[windowed].index or (method, proto) not in summary[dense].index:
+                continue
+            w, d = summary[windowed].loc[(method, proto)], summary[dense].loc[(method, proto)]
+            tolerance = min(d["std"], WINDOWED_TOLERANCE)
+            within = ("yes" if abs(w["mean"] - d["mean"]) <= tolerance else "**no**") if d["n_seeds"] > 1 else \
+                f"needs 2+ `{dense}` seeds"
+            lines.append(f"| {label} | {w['mean'] - d['mean']:+.3f} | "
+                         f"{f'{tolerance:.3f}' if d['n_seeds'] > 1 else '-'} | {within} |")
+    return lines
 
 
 def write_summary(name: str, readme: Path | None = cache.PROJECT_ROOT / "README.md") -> Path:

@@ -89,3 +89,20 @@ def test_summary_puts_every_profile_beside_the_paper_and_into_the_readme(tmp_pat
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="reproduction:start"):
         published.write_summary("retina", readme)
+
+
+def test_summary_checks_the_windowed_profile_against_the_dense_seeds_spread(tmp_path, monkeypatch):
+    """Issue 11's criterion: the windowed mean within the dense seeds' std, or within 0.01 if that is smaller."""
+    monkeypatch.setattr(published, "PUBLISHED", tmp_path)
+    records = (("paper", {1: 0.68, 2: 0.70, 3: 0.72}), ("fast", {1: 0.70, 2: 0.71, 3: 0.72}),
+               ("arxiv2023", {2021: 0.66}), ("arxiv2023-fast", {2021: 0.60}))
+    for profile, dice in records:
+        (tmp_path / "retina" / profile).mkdir(parents=True)
+        _scores(profile, dice, dice).to_csv(tmp_path / "retina" / profile / "scores.csv", index=False)
+    table = published.summary_table(tmp_path / "retina")
+    # dense std 0.016 > 0.01, so the tolerance is 0.01; fast is 0.710 against 0.700
+    assert "| CUTS + k-means, label hint | +0.010 | 0.010 | yes |" in table
+    assert "| CUTS + k-means, label hint | -0.060 | - | needs 2+ `arxiv2023` seeds |" in table
+    fast = _scores("fast", {1: 0.70, 2: 0.71, 3: 0.72}, {1: 0.70, 2: 0.71, 3: 0.723})
+    fast.to_csv(tmp_path / "retina" / "fast" / "scores.csv", index=False)
+    assert "| CUTS + k-means, label hint | +0.011 | 0.010 | **no** |" in published.summary_table(tmp_path / "retina")
