@@ -158,7 +158,7 @@ def summary_table(folder: Path) -> str:
         table = evaluate.summarize(pd.read_csv(found[profile]))
         summary[profile] = table[table["metric"] == "dice"].set_index(["method", "protocol"])
     counts = {p: int(summary[p]["n_seeds"].max()) for p in order}
-    heads = [f"`{p}` ({counts[p]} seed{'s' if counts[p] > 1 else ''})" for p in order]
+    heads = [f"`{p}` ({plural(counts[p], 'seed')})" for p in order]
     paper = evaluate.paper_table().set_index(["dataset", "method"])["dice"]
     dataset = evaluate.PAPER_DATASET.get(Path(folder).name)
     lines = ["| Dice | paper | " + " | ".join(heads) + " |", "|---" * (len(order) + 2) + "|"]
@@ -211,16 +211,60 @@ def windowed_check(summary: dict) -> list[str]:
     return lines
 
 
+def plural(n: int, word: str) -> str:
+    """'1 seed', '3 seeds'."""
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def windowed_figure(folder: Path) -> list[Path]:
+    """``<windowed>_vs_<dense>.png`` in ``folder``: per image, the Dice of each windowed profile (mean over its
+    seeds) against its dense pair's, for the rows of :data:`WINDOWED_ROWS`; above the diagonal, the windowed
+    encoder did better."""
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for windowed, dense in WINDOWED_PAIRS:
+        files = [Path(folder) / p / "scores.csv" for p in (windowed, dense)]
+        if not all(f.exists() for f in files):
+            continue
+        scores = [pd.read_csv(f).query("metric == 'dice'") for f in files]
+        seeds = [s["seed"].nunique() for s in scores]
+        per_image = [s.groupby(["method", "protocol", "image_id"])["value"].mean() for s in scores]
+        fig, axes = plt.subplots(1, len(WINDOWED_ROWS), figsize=(3.1 * len(WINDOWED_ROWS), 3.4), layout="constrained")
+        for ax, (method, proto, label) in zip(axes, WINDOWED_ROWS):
+            ax.set_title("\n".join(label.rsplit(", ", 1)), fontsize=9)
+            if not all((method, proto) in p.index.droplevel(2) for p in per_image):
+                ax.text(0.5, 0.5, "not run", ha="center", transform=ax.transAxes)
+                continue
+            w = per_image[0][(method, proto)]
+            d = per_image[1][(method, proto)].reindex(w.index)
+            ax.plot([0, 1], [0, 1], color="0.6", lw=0.8)
+            ax.scatter(d, w, s=12, alpha=0.7, edgecolors="none")
+            ax.text(0.04, 0.96, f"mean {w.mean():.3f} windowed\n{d.mean():.3f} dense", transform=ax.transAxes,
+                    va="top", fontsize=8)
+            ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal", xlabel=f"dense ({dense}), {plural(seeds[1], 'seed')}")
+        axes[0].set_ylabel(f"windowed ({windowed}), {plural(seeds[0], 'seed')}")
+        fig.suptitle(f"{Path(folder).name}: Dice per image, windowed against dense encoder", fontsize=10, y=1.06)
+        path = Path(folder) / f"{windowed}_vs_{dense}.png"
+        with cache.atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
 def write_summary(name: str, readme: Path | None = cache.PROJECT_ROOT / "README.md") -> Path:
     """``REPRODUCTION.md`` of data set ``name`` from its records, and the same table in ``readme``'s block."""
     folder = PUBLISHED / name
     table = summary_table(folder)
     out = folder / "REPRODUCTION.md"
+    figures = windowed_figure(folder)
     cache.write_text(out, f"# {name}: Dice of our runs beside the paper's\n\nBuilt by `python -m cutslib.published "
                      f"--dataset {name} --summary` from `*/scores.csv` here. Ours: mean ± std over each profile's "
                      "seeds of the per-seed mean over all images. `paper`: the 2023 arXiv Table 1, made with the "
                      "2023 training (the profile `arxiv2023` is that training); both persistent rules stand beside "
-                     "its one persistent row. Label-free and one-click rows have no paper value.\n\n" + table)
+                     "its one persistent row. Label-free and one-click rows have no paper value.\n\n" + table
+                     + "".join(f"\n![{f.stem}]({f.name})\n" for f in figures))
     if readme is not None and readme.exists():
         text = readme.read_text()
         start, end = README_MARKERS

@@ -106,3 +106,7 @@ def test_summary_checks_the_windowed_profile_against_the_dense_seeds_spread(tmp_
     fast = _scores("fast", {1: 0.70, 2: 0.71, 3: 0.72}, {1: 0.70, 2: 0.71, 3: 0.723})
     fast.to_csv(tmp_path / "retina" / "fast" / "scores.csv", index=False)
     assert "| CUTS + k-means, label hint | +0.011 | 0.010 | **no** |" in published.summary_table(tmp_path / "retina")
+    # the same comparison per image, as a picture beside REPRODUCTION.md (rows not run say so)
+    paths = published.windowed_figure(tmp_path / "retina")
+    assert [p.name for p in paths] == ["fast_vs_paper.png", "arxiv2023-fast_vs_arxiv2023.png"]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
