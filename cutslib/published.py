@@ -203,11 +203,12 @@ def windowed_check(summary: dict) -> list[str]:
             if (method, proto) not in summary[windowed].index or (method, proto) not in summary[dense].index:
                 continue
             w, d = summary[windowed].loc[(method, proto)], summary[dense].loc[(method, proto)]
-            tolerance = min(d["std"], WINDOWED_TOLERANCE)
-            within = ("yes" if abs(w["mean"] - d["mean"]) <= tolerance else "**no**") if d["n_seeds"] > 1 else \
-                f"needs 2+ `{dense}` seeds"
-            lines.append(f"| {label} | {w['mean'] - d['mean']:+.3f} | "
-                         f"{f'{tolerance:.3f}' if d['n_seeds'] > 1 else '-'} | {within} |")
+            difference, tolerance = w["mean"] - d["mean"], min(d["std"], WINDOWED_TOLERANCE)
+            if d["n_seeds"] > 1:
+                verdict = f"{tolerance:.3f} | " + ("yes" if abs(difference) <= tolerance else "**no**")
+            else:
+                verdict = f"- | needs 2+ `{dense}` seeds"
+            lines.append(f"| {label} | {difference:+.3f} | {verdict} |")
     return lines
 
 

@@ -32,8 +32,8 @@ def add_source(parser, images_help: str) -> None:
 
 
 PROFILE_HELP = ("quick (5 epochs, minutes on a CPU), paper (the paper's 200 epochs; wants a GPU), fast (paper with "
-                "the windowed encoder), fast-bn (fast with BatchNorm statistics over more windows), arxiv2023 (the 2023 preprint's settings), arxiv2023-fast (windowed), smoke "
-                "(one short epoch, for tests)")
+                "the windowed encoder), fast-bn (fast with BatchNorm statistics over more windows), arxiv2023 (the "
+                "2023 preprint's settings), arxiv2023-fast (windowed), smoke (one short epoch, for tests)")
 
 
 def add_profile(parser, default: str = "quick") -> None:
