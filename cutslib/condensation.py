@@ -106,22 +106,23 @@ def salient_levels(gradient) -> list[int]:
 
 
 # --------------------------------------------------------------------------------------- parameters
-def condensation_parameters(points, weights=None) -> tuple[float, float]:
-    """(eps0, merge threshold): 0.1 * 0.1 * std * N^(1/5), and the exact 0.001th percentile of all pairwise
-    distances plus 0.001 -- computed from the few smallest distances, without listing every pair.
-    ``weights``: each row stands for that many identical points (N is their sum)."""
+def condensation_parameters(points, weights=None, granularity=GRANULARITY, merge_percentile=MERGE_PERCENTILE,
+                            merge_offset=MERGE_OFFSET) -> tuple[float, float]:
+    """(eps0, merge threshold): 0.1 * granularity * std * N^(1/5), and the exact ``merge_percentile``-th
+    percentile of all pairwise distances plus ``merge_offset`` -- computed from the few smallest distances,
+    without listing every pair. ``weights``: each row stands for that many identical points (N is their sum)."""
     points = np.asarray(points, dtype=np.float64)
     if weights is None:
         n = len(points)
-        epsilon = GRANULARITY * (0.1 * np.mean(np.std(points))) / (n ** (-1 / 5))
+        epsilon = granularity * (0.1 * np.mean(np.std(points))) / (n ** (-1 / 5))
     else:
         n = int(weights.sum())
         mean = weights @ points.sum(axis=1) / (n * points.shape[1])
         std = np.sqrt(weights @ ((points - mean) ** 2).sum(axis=1) / (n * points.shape[1]))
-        epsilon = GRANULARITY * (0.1 * std) / (n ** (-1 / 5))
+        epsilon = granularity * (0.1 * std) / (n ** (-1 / 5))
     n_pairs = n * (n - 1) // 2
     # numpy's 'linear' percentile: the value at virtual index q * (n_pairs - 1), interpolated
-    q = np.float64(MERGE_PERCENTILE) / 100
+    q = np.float64(merge_percentile) / 100
     virtual = n_pairs * q - q  # numpy's _compute_virtual_index with alpha = beta = 1
     lo = int(np.floor(virtual))
     frac = virtual - lo
@@ -130,7 +131,7 @@ def condensation_parameters(points, weights=None) -> tuple[float, float]:
     b = smallest[min(lo + 1, n_pairs - 1)]
     diff = b - a
     value = b - diff * (1 - frac) if frac >= 0.5 else a + diff * frac
-    return float(epsilon), float(value + MERGE_OFFSET)
+    return float(epsilon), float(value + merge_offset)
 
 
 def smallest_pair_distances(points, k: int, tree: cKDTree | None = None, weights=None) -> np.ndarray:
@@ -225,10 +226,30 @@ def _merge(points, component, weights=None):
     return merged, first[component], keep
 
 
-def _diffuse(points, epsilon):
-    """One diffusion step X <- P X with P the row-normalised kernel exp(-(d/eps)^40), entries < 1e-4 zero."""
+def _radius(epsilon) -> float:
+    """The distance beyond which exp(-(d/eps)^40) < THRESH: the kernel's eps-ball."""
+    return epsilon * (-math.log(THRESH)) ** (1 / DECAY)
+
+
+def _mostly_dense(points, epsilon, sample: int = 256) -> bool:
+    """Whether the eps-ball kernel of ``points`` holds more than 1/64 of all pairs (estimated on a sample)."""
     n = len(points)
-    radius = epsilon * (-math.log(THRESH)) ** (1 / DECAY)
+    if n < 2048:
+        return False
+    probe = points[np.random.default_rng(0).choice(n, size=min(sample, n), replace=False)]
+    degree = cKDTree(points).query_ball_point(probe, _radius(epsilon) * (1 + 1e-9), return_length=True)
+    return float(np.mean(degree)) > n / 64
+
+
+def _diffuse(points, epsilon, sizes=None, dense: bool = False):
+    """One diffusion step X <- P X with P the row-normalised kernel exp(-(d/eps)^40), entries < 1e-4 zero;
+    with ``sizes``, column j of the kernel is weighted by sizes[j] (point j stands for that many points).
+    ``dense``: build the kernel densely, a block of rows at a time, from BLAS distances -- the same kernel to
+    round-off, and far cheaper when the eps-ball holds most pairs (the 2023 Stage 2's wide first bandwidths)."""
+    if dense:
+        return _diffuse_dense(points, epsilon, sizes)
+    n = len(points)
+    radius = _radius(epsilon)
     pairs = cKDTree(points).query_pairs(radius * (1 + 1e-9), output_type="ndarray")
     d = np.sqrt(((points[pairs[:, 0]] - points[pairs[:, 1]]) ** 2).sum(axis=1))
     w = np.exp(-np.power(d / epsilon, DECAY))
@@ -237,12 +258,46 @@ def _diffuse(points, epsilon):
     rows = np.concatenate([i, j, np.arange(n)])
     cols = np.concatenate([j, i, np.arange(n)])
     vals = np.concatenate([w, w, np.ones(n)])
+    if sizes is not None:
+        vals = vals * sizes[cols]
     kernel = sparse.csr_matrix((vals, (rows, cols)), shape=(n, n))
     degree = np.asarray(kernel.sum(axis=1)).ravel()
     return (kernel @ points) / degree[:, None]
 
 
-def condense_points(points, progress: bool = False, weights=None) -> Condensation:
+def _diffuse_dense(points, epsilon, sizes=None, block: int = 256):
+    """:func:`_diffuse` with the kernel computed densely in blocks of ``block`` rows, in two reused buffers of
+    block x N floats: squared distances |a|^2 + |b|^2 - 2 a.b, then exp(-((d/eps)^2)^20)."""
+    n = len(points)
+    sizes = np.ones(n) if sizes is None else np.asarray(sizes, dtype=np.float64)
+    squared = np.einsum("ij,ij->i", points, points)
+    out = np.empty_like(points)
+    r, kernel = np.empty((min(block, n), n)), np.empty((min(block, n), n))
+    for start in range(0, n, block):
+        rows = min(block, n - start)
+        k, q = kernel[:rows], r[:rows]
+        np.matmul(points[start:start + rows], points.T, out=q)
+        q *= -2
+        q += squared[start:start + rows, None]
+        q += squared[None, :]
+        np.maximum(q, 0, out=q)
+        q *= 1 / epsilon ** 2  # (d/eps)^2; its 20th power is (d/eps)^40, by squaring
+        np.square(q, out=q)
+        np.square(q, out=q)  # ^4
+        np.square(q, out=k)
+        np.square(k, out=k)  # ^16
+        k *= q  # ^20
+        np.negative(k, out=k)
+        np.exp(k, out=k)
+        k[k < THRESH] = 0
+        k[np.arange(rows), np.arange(start, start + rows)] = 1.0  # self loops, as the sparse kernel's
+        k *= sizes
+        out[start:start + rows] = (k @ points) / k.sum(axis=1)[:, None]
+    return out
+
+
+def condense_points(points, progress: bool = False, weights=None, granularity=GRANULARITY,
+                    merge_percentile=MERGE_PERCENTILE, merge_offset=MERGE_OFFSET, sized: bool = False) -> Condensation:
     """Diffusion condensation of ``points`` (N, d) until one point is left.
 
     Step 0 is every point alone, step 1 merges the points already closer than the threshold; every later
@@ -250,10 +305,16 @@ def condense_points(points, progress: bool = False, weights=None) -> Condensatio
     ``weights``: row i stands for weights[i] identical points. Copies always merge at step 1 (distance 0),
     so only the parameters and step 1's first merge see the weights: the partitions are those of all the
     points, with each row's copies together from step 1 on.
+
+    The defaults are Multiscale PHATE's (merged points are plain means of the merged points). ``sized=True``
+    is the 2023 Stage 2's rule (:mod:`cutslib.catch`): every point stands for its cluster's original points,
+    merges take their mean, and the diffusion kernel weighs each point by its cluster's size; its wide
+    bandwidths make the first kernels nearly dense, so those are built densely (:func:`_diffuse_dense`).
     """
     x = check_points(points)
     weights = None if weights is None else check_weights(weights, len(x))
-    epsilon, threshold = condensation_parameters(x, weights)
+    epsilon, threshold = condensation_parameters(x, weights, granularity, merge_percentile, merge_offset)
+    sizes = (np.ones(len(x)) if weights is None else weights) if sized else None
     eps = epsilon
     ids = np.arange(len(x))  # id of each current point = smallest original index among its members
     merges = [(np.empty(0, np.int64), np.empty(0, np.int64))]
@@ -264,8 +325,10 @@ def condense_points(points, progress: bool = False, weights=None) -> Condensatio
     while True:
         absorbed, into = [], []
         while len(x) > 1 and (component := _close_components(x, threshold)) is not None:
-            x, target, keep = _merge(x, component, weights)
-            weights = None  # merged points are clusters: from here on, plain means
+            x, target, keep = _merge(x, component, sizes if sized else weights)
+            if sized:
+                sizes = np.bincount(component, weights=sizes)[component[keep]]
+            weights = None  # merged points are clusters: from here on, plain means (unless sized)
             before = _merge(before, component)[0]
             moved = target != np.arange(len(target))
             absorbed.append(ids[moved])
@@ -283,7 +346,7 @@ def condense_points(points, progress: bool = False, weights=None) -> Condensatio
             break
         eps *= SCALE
         before = x
-        x = _diffuse(x, eps)
+        x = _diffuse(x, eps, sizes, dense=sized and _mostly_dense(x, eps))
         diffused = True
     if bar is not None:
         bar.close()

@@ -23,7 +23,9 @@ Methods: the baselines of :mod:`cutslib.baselines`, ``unet_supervised`` (scored 
 only), and CUTS from Stage 2 (:func:`cutslib.segment.segment_dataset`): ``cuts_kmeans``,
 ``cuts_diffusion_persistent`` (the 2024 persistent rule), ``cuts_diffusion_persistent2023`` (the 2023 rule,
 on the same levels), ``cuts_diffusion_best_oracle`` (oracle over the salient levels) and
-``cuts_diffusion_fixed_level`` (the label-free level choice :func:`cutslib.protocol.fixed_level`).
+``cuts_diffusion_fixed_level`` (the label-free level choice :func:`cutslib.protocol.fixed_level`). From the 2023
+Stage 2 (:mod:`cutslib.catch`, run only when named): ``cuts_catch2023_persistent`` (its levels, the 2023 rule, as
+the 2023 table was made) and ``cuts_catch2023_best_oracle``.
 """
 
 from __future__ import annotations
@@ -39,12 +41,16 @@ from cutslib.data import n_first
 
 CUTS_METHODS = ("cuts_kmeans", "cuts_diffusion_persistent", "cuts_diffusion_persistent2023",
                 "cuts_diffusion_best_oracle", "cuts_diffusion_fixed_level")
+#: CUTS from the 2023 Stage 2 (the CATCH-style condensation); not among the defaults.
+CATCH_METHODS = ("cuts_catch2023_persistent", "cuts_catch2023_best_oracle")
 #: The Stage-2 map each single-map CUTS method scores (a key of :mod:`cutslib.segment`'s files).
 CUTS_MAPS = {"cuts_kmeans": "kmeans", "cuts_diffusion_persistent": "persistent",
-             "cuts_diffusion_persistent2023": "persistent2023"}
+             "cuts_diffusion_persistent2023": "persistent2023", "cuts_catch2023_persistent": "persistent2023"}
+#: Methods whose salient levels are scored with the oracle (best level per image and metric).
+ORACLE_METHODS = ("cuts_diffusion_best_oracle", "cuts_catch2023_best_oracle")
 #: Bump when a score changes for the same predictions (metric or protocol rules), so cached scores are redone.
 SCORING_VERSION = 3  # 3: multi-class sets also scored raw (no relabelling), with per-class Dice
-METHODS = (*baselines.UNSUPERVISED, "unet_supervised", *baselines.SAM_METHODS, *CUTS_METHODS)
+METHODS = (*baselines.UNSUPERVISED, "unet_supervised", *baselines.SAM_METHODS, *CUTS_METHODS, *CATCH_METHODS)
 DEFAULT_METHODS = ("random", "watershed_otsu", "felzenszwalb", "slic", "dfc", "unet_supervised", *CUTS_METHODS)
 #: Methods whose output is already the foreground mask: scored as they are (protocol ``direct``).
 DIRECT = ("unet_supervised", *baselines.SAM_METHODS)
@@ -58,9 +64,11 @@ PAPER_DATASET = {"retina": "retina", "brain_ventricles": "brain_ventricles", "br
 #: Our (method, protocol) -> the paper's method, for the rows the paper reports.
 PAPER_ROWS = {(m, "label_hint"): m for m in ("random", "watershed_otsu", "felzenszwalb", "slic", "dfc",
                                               "cuts_kmeans", "cuts_diffusion_persistent")}
-# the paper's persistent row came from the 2023 code: both of our persistent rules stand beside it
+# the paper's persistent row came from the 2023 code: both of our persistent rules, and the 2023 Stage 2, stand beside it
 PAPER_ROWS[("cuts_diffusion_persistent2023", "label_hint")] = "cuts_diffusion_persistent"
+PAPER_ROWS[("cuts_catch2023_persistent", "label_hint")] = "cuts_diffusion_persistent"
 PAPER_ROWS |= {("cuts_diffusion_best_oracle", "oracle"): "cuts_diffusion_best_oracle",
+               ("cuts_catch2023_best_oracle", "oracle"): "cuts_diffusion_best_oracle",
                ("unet_supervised", "direct"): "unet_supervised", ("sam_point", "direct"): "sam_point",
                ("stego", "label_hint"): "stego", ("nnunet_supervised", "direct"): "nnunet_supervised"}
 PAPER_METRICS = ("dice", "hausdorff", "ssim", "ergas", "rmse")
@@ -117,15 +125,17 @@ def predictions(dataset, method: str, seed: int, config="quick", progress: bool 
         index = [dataset.ids.index(image_id) for image_id in unet.test_ids(checkpoint)]
         for i, labels in zip(index, unet.predict(checkpoint, dataset.images[index])):
             yield i, labels[None]
-    elif method in CUTS_METHODS:
+    elif method in CUTS_METHODS + CATCH_METHODS:
         from cutslib import segment
 
-        folder = segment.segment_dataset(dataset, seed, config=config, progress=progress, limit=n)
+        stage2 = "catch2023" if method in CATCH_METHODS else "multiscale"
+        keys = segment.CATCH_KEYS if method in CATCH_METHODS else segment.KEYS
+        folder = segment.segment_dataset(dataset, seed, config=config, progress=progress, limit=n, stage2=stage2)
         for i, image_id in enumerate(dataset.ids[:n]):
-            seg = segment.load_segmentation(folder, image_id)
+            seg = segment.load_segmentation(folder, image_id, keys)
             if method in CUTS_MAPS:
                 yield i, np.asarray(seg[CUTS_MAPS[method]])[None]
-            elif method == "cuts_diffusion_best_oracle":
+            elif method in ORACLE_METHODS:
                 yield i, _levels_or_persistent(seg)
             else:
                 levels = _levels_or_persistent(seg)
@@ -143,7 +153,7 @@ def score_image(method: str, levels, truths, image, multiclass: bool) -> list[tu
     if multiclass:  # Figure 7's views (cutslib.paper): raw ARI/VI, and ARI/VI/per-class Dice after IoU matching
         from cutslib.paper import natural_scores_over
 
-        if method == "cuts_diffusion_best_oracle":
+        if method in ORACLE_METHODS:
             per_level = [natural_scores_over(truths, level) for level in levels]
             named = {f"oracle_{short}": protocol.oracle([s[p] for s in per_level])
                      for short, p in (("raw", "raw"), ("relabel", "iou_relabel"))}
@@ -153,7 +163,7 @@ def score_image(method: str, levels, truths, image, multiclass: bool) -> list[tu
         truth = truths[0]
         if method in DIRECT:
             named = {"direct": metrics.binary_scores(levels[0], truth)}
-        elif method == "cuts_diffusion_best_oracle":
+        elif method in ORACLE_METHODS:
             named = {"oracle": protocol.oracle(
                 [metrics.binary_scores(protocol.label_hint(level, truth), truth) for level in levels])}
         else:
@@ -179,6 +189,10 @@ def evaluate_method(dataset, method: str, seed: int, config="quick", progress: b
 
         settings["segment_version"] = segment.VERSION
         settings["stage2"] = "exact" if segment.stage2_exact() else "fast"
+    elif method in CATCH_METHODS:
+        from cutslib import segment
+
+        settings["segment_version"] = segment.CATCH_VERSION
     path = cache.run_dir("evaluate", dataset.name, seed, settings) / "scores.csv"
     if path.exists():
         return pd.read_csv(path, dtype={"image_id": str})

@@ -39,7 +39,7 @@ import pandas as pd
 from cutslib import cache, data, evaluate, report, segment, train
 
 PUBLISHED = cache.PROJECT_ROOT / "figures" / "published"
-CUTS_ONLY = tuple(evaluate.CUTS_METHODS)
+CUTS_ONLY = (*evaluate.CUTS_METHODS, *evaluate.CATCH_METHODS)
 BASELINES = tuple(m for m in evaluate.DEFAULT_METHODS if m not in evaluate.CUTS_METHODS)
 
 
@@ -132,6 +132,8 @@ SUMMARY_ROWS = (
     ("cuts_diffusion_persistent", "label_hint", "CUTS + diffusion (persistent, 2024 rule), label hint"),
     ("cuts_diffusion_persistent2023", "label_hint", "CUTS + diffusion (persistent, 2023 rule), label hint"),
     ("cuts_diffusion_best_oracle", "oracle", "CUTS + diffusion (best level), oracle"),
+    ("cuts_catch2023_persistent", "label_hint", "CUTS + 2023 Stage 2 (CATCH-style; persistent, 2023 rule), label hint"),
+    ("cuts_catch2023_best_oracle", "oracle", "CUTS + 2023 Stage 2 (CATCH-style; best level), oracle"),
     ("cuts_diffusion_persistent", "label_free", "CUTS + diffusion (persistent), label-free"),
     ("cuts_diffusion_persistent", "one_click", "CUTS + diffusion (persistent), one click"),
     ("cuts_kmeans", "label_free", "CUTS + k-means, label-free"),
@@ -170,7 +172,8 @@ def summary_table(folder: Path) -> str:
                 cells.append("-")
                 continue
             row = table.loc[(method, proto)]
-            cells.append(f"{row['mean']:.3f}" + (f" ± {row['std']:.3f}" if row["n_seeds"] > 1 else ""))  # no spread of one
+            cells.append(f"{row['mean']:.3f}" + (f" ± {row['std']:.3f}" if row["n_seeds"] > 1 else "")  # no spread of one
+                         + (f" ({plural(int(row['n_seeds']), 'seed')})" if row["n_seeds"] != counts[profile] else ""))
         value = f"{paper[(dataset, name)]:.3f}" if (dataset, name) in paper.index else "-"
         lines.append(f"| {label} | {value} | " + " | ".join(cells) + " |")
     lines += windowed_check(summary)

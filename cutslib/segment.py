@@ -10,6 +10,10 @@ One ``<id>.npz`` per image holds:
 - ``kmeans`` int32 (H, W): "CUTS + k-means" (spectral k-means, 10 clusters);
 - ``n_clusters`` (n_steps,) and ``gradient`` (n_steps - 1,) of the condensation.
 
+``stage2="catch2023"`` is the 2023 Stage 2 instead (:mod:`cutslib.catch`, the CATCH-style condensation behind
+``paper_table1.csv``'s diffusion rows), in a folder of its own; its files hold :data:`CATCH_KEYS` (its levels
+are the plateau levels; no k-means, which was the same in 2023).
+
 Files are written atomically, so an interrupted run resumes where it stopped. ``jobs=N`` (or the
 environment variable ``CUTS_JOBS``) segments N images at a time in joblib worker processes, each with
 cores / N threads, and gives the same files as a serial run with that many threads per image (BLAS and
@@ -39,6 +43,9 @@ VERSION = 6  # bump when the outputs change, so old caches are not reused (6: th
 DEFAULT_PATH = "exact"
 LARGE = 128 * 128  # images with more pixels than this get a progress bar of their own
 KEYS = ("levels", "level_steps", "persistent", "persistent2023", "kmeans", "n_clusters", "gradient")
+CATCH_KEYS = ("levels", "level_steps", "persistent", "persistent2023", "n_clusters", "gradient")
+CATCH_VERSION = 1  # bump when the 2023 Stage 2's outputs change
+STAGE2 = ("multiscale", "catch2023")  # Multiscale PHATE (2024, the default) or the 2023 CATCH-style condensation
 
 
 def segment_image(latents, seed: int = 0, exact: bool = True, progress: bool = False) -> dict:
@@ -57,19 +64,34 @@ def segment_image(latents, seed: int = 0, exact: bool = True, progress: bool = F
                bar_format="{desc}: step {n_fmt}/{total_fmt} [{elapsed} elapsed]")
     with bar, ticking(bar):
         cond = condense(flat, knn=KNN, seed=seed, exact=exact, progress=progress)
-        levels = [cond.labels(step).reshape(h, w) for step in cond.levels]
         bar.update(), bar.set_description_str(f"{h}x{w} image: persistent maps")
-        persistent = persistent_structures(cond, (h, w)).astype(np.int32)
-        persistent2023 = persistent_structures(cond, (h, w), rule="2023").astype(np.int32)
+        out = condensation_arrays(cond, (h, w))
         bar.update(), bar.set_description_str(f"{h}x{w} image: k-means")
-        kmeans = spectral_kmeans(flat, n_clusters=10, seed=seed, exact=exact).reshape(h, w).astype(np.int32)
+        out["kmeans"] = spectral_kmeans(flat, n_clusters=10, seed=seed, exact=exact).reshape(h, w).astype(np.int32)
         bar.update()
+    return out
+
+
+def segment_image_2023(latents, seed: int = 0, progress: bool = False) -> dict:
+    """The 2023 Stage 2 of one image (H, W, D) (:func:`cutslib.catch.catch_condense`); the arrays of
+    :data:`CATCH_KEYS`."""
+    from cutslib.catch import catch_condense
+
+    latents = np.asarray(latents)
+    if latents.ndim != 3:
+        raise ValueError(f"latents must be (H, W, D), got shape {latents.shape}")
+    h, w, d = latents.shape
+    return condensation_arrays(catch_condense(latents.reshape(h * w, d), seed=seed, progress=progress), (h, w))
+
+
+def condensation_arrays(cond, shape) -> dict:
+    """A condensation's arrays in a segmentation file: its levels, both persistent maps, counts, gradient."""
+    levels = [cond.labels(step).reshape(shape) for step in cond.levels]
     return {
-        "levels": np.stack(levels).astype(np.int32) if levels else np.zeros((0, h, w), np.int32),
+        "levels": np.stack(levels).astype(np.int32) if levels else np.zeros((0, *shape), np.int32),
         "level_steps": np.asarray(cond.levels, dtype=np.int64),
-        "persistent": persistent,
-        "persistent2023": persistent2023,
-        "kmeans": kmeans,
+        "persistent": persistent_structures(cond, shape).astype(np.int32),
+        "persistent2023": persistent_structures(cond, shape, rule="2023").astype(np.int32),
         "n_clusters": np.asarray(cond.n_clusters, dtype=np.int64),
         "gradient": np.asarray(cond.gradient, dtype=np.float64),
     }
@@ -114,16 +136,28 @@ def check_jobs(jobs) -> int:
     return value
 
 
-def _segment_to(path, latents, seed, threads, exact, progress=False):
+def _segment_to(path, latents, seed, threads, exact, progress=False, stage2="multiscale"):
     """Segment one image with at most ``threads`` threads and write its file (also in a worker)."""
     with limit_threads(threads):
-        cache.save_npz(path, **segment_image(np.asarray(latents), seed=seed, exact=exact, progress=progress))
+        latents = np.asarray(latents)
+        arrays = (segment_image_2023(latents, seed=seed, progress=progress) if stage2 == "catch2023"
+                  else segment_image(latents, seed=seed, exact=exact, progress=progress))
+        cache.save_npz(path, **arrays)
+
+
+def check_stage2(stage2: str) -> str:
+    """``stage2`` if it names a Stage 2 of :data:`STAGE2`, else a ValueError."""
+    if stage2 not in STAGE2:
+        raise ValueError(f"stage2 must be one of {STAGE2}, got {stage2!r}")
+    return stage2
 
 
 def segment_latents(latents, ids, folder, seed: int = 0, progress: bool = True, desc="segment",
-                    jobs: int | None = None, exact: bool = True) -> Path:
+                    jobs: int | None = None, exact: bool = True, stage2: str = "multiscale") -> Path:
     """Segment every image of ``latents`` (N, H, W, D) into ``folder``, skipping images already done;
-    ``jobs`` images at a time (see the module doc); ``exact`` as for :func:`segment_image`."""
+    ``jobs`` images at a time (see the module doc); ``exact`` as for :func:`segment_image`; ``stage2`` one of
+    :data:`STAGE2`."""
+    stage2 = check_stage2(stage2)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if len(latents) != len(ids):
@@ -138,13 +172,14 @@ def segment_latents(latents, ids, folder, seed: int = 0, progress: bool = True, 
         inner = progress and (len(todo) == 1 or latents.shape[1] * latents.shape[2] > LARGE)
         for i in todo:
             if not (folder / names[i]).exists():  # another process sharing the folder may have done it meanwhile
-                _segment_to(folder / names[i], latents[i], seed, cpu_threads(), exact, inner)
+                _segment_to(folder / names[i], latents[i], seed, cpu_threads(), exact, inner, stage2)
             bar.update()
     else:
         from joblib import Parallel, delayed
 
         threads = max(1, cpu_threads() // jobs)  # workers x threads <= cores
-        tasks = (delayed(_segment_to)(folder / names[i], np.asarray(latents[i]), seed, threads, exact) for i in todo)
+        tasks = (delayed(_segment_to)(folder / names[i], np.asarray(latents[i]), seed, threads, exact, False, stage2)
+                 for i in todo)
         for _ in Parallel(n_jobs=min(jobs, len(todo)), return_as="generator_unordered")(tasks):
             bar.update()
     bar.close()
@@ -163,34 +198,41 @@ def stage2_exact(exact: bool | None = None) -> bool:
 
 
 def segment_dataset(dataset, seed: int, config="quick", progress: bool = True, limit: int | None = None,
-                    jobs: int | None = None, exact: bool | None = None) -> Path:
+                    jobs: int | None = None, exact: bool | None = None, stage2: str = "multiscale") -> Path:
     """Segment every image of ``dataset`` (the first ``limit`` only, if given) with the encoder trained for
     (dataset, seed, config), training and embedding first if needed; ``jobs`` images at a time (see the
-    module doc); the Stage-2 path of :func:`stage2_exact`. Returns the folder of ``<id>.npz``."""
+    module doc); the Stage-2 path of :func:`stage2_exact`; ``stage2`` one of :data:`STAGE2`. Returns the folder
+    of ``<id>.npz``."""
     from cutslib.data import n_first
     from cutslib.embed import embed_dataset
 
     exact = stage2_exact(exact)
+    stage2 = check_stage2(stage2)
     embeddings = embed_dataset(dataset, seed, config, progress=progress)
-    folder = cache.run_dir("segment", dataset.name, seed, segment_settings(embeddings.path.name, seed, exact))
+    settings = segment_settings(embeddings.path.name, seed, exact, stage2)
+    folder = cache.run_dir("segment", dataset.name, seed, settings)
     n = n_first(limit, len(embeddings))
+    path = stage2 if stage2 == "catch2023" else "exact" if exact else "fast"
     return segment_latents(embeddings.latents[:n], embeddings.ids[:n], folder, seed=seed, progress=progress,
-                           desc=f"segment {dataset.name} ({'exact' if exact else 'fast'})", jobs=jobs, exact=exact)
+                           desc=f"segment {dataset.name} ({path})", jobs=jobs, exact=exact, stage2=stage2)
 
 
-def segment_settings(embeddings_folder: str, seed: int, exact: bool) -> dict:
-    """The settings that key a data set's segmentation folder (``embeddings_folder``: the embedding's name)."""
+def segment_settings(embeddings_folder: str, seed: int, exact: bool, stage2: str = "multiscale") -> dict:
+    """The settings that key a data set's segmentation folder (``embeddings_folder``: the embedding's name);
+    the 2023 Stage 2 has no exact or fast path."""
+    if check_stage2(stage2) == "catch2023":
+        return {"embeddings": str(embeddings_folder), "seed": seed, "stage2": stage2, "version": CATCH_VERSION}
     return {"embeddings": str(embeddings_folder), "knn": KNN, "seed": seed, "version": VERSION,
             "path": "exact" if exact else "fast"}
 
 
-def load_segmentation(folder, image_id: str) -> dict:
-    """The arrays of one image's segmentation (see the module doc)."""
+def load_segmentation(folder, image_id: str, keys=KEYS) -> dict:
+    """The arrays of one image's segmentation (see the module doc; ``keys``: the arrays it must hold)."""
     path = Path(folder) / file_name(image_id)
     if not path.exists():
         raise FileNotFoundError(f"no segmentation for image {image_id!r} in {folder} (expected {path.name})")
     arrays = cache.load_npz(path)
-    missing = [k for k in KEYS if k not in arrays]
+    missing = [k for k in keys if k not in arrays]
     if missing:
         raise OSError(f"{path} lacks {missing}; delete it and rerun `cuts segment`")
     return arrays

@@ -12,15 +12,18 @@ def test_record_holds_table_scores_and_run_notes(tmp_path, monkeypatch):
     retina = data.load("retina", progress=False)
     crops = data.Dataset(name="retina", images=np.ascontiguousarray(retina.images[:4, 40:64, 40:64]),
                          masks=np.ascontiguousarray(retina.masks[:4, 40:64, 40:64]), ids=retina.ids[:4])
-    out = published.build(crops, "smoke", seeds=[1, 2], methods=["cuts_kmeans", "random"], out=tmp_path / "rec",
-                          progress=False)
+    methods = ["cuts_kmeans", "random", "cuts_catch2023_persistent", "cuts_catch2023_best_oracle"]
+    out = published.build(crops, "smoke", seeds=[1, 2], methods=methods, out=tmp_path / "rec", progress=False)
     scores = pd.read_csv(out / "scores.csv")
-    assert set(scores["seed"]) == {1, 2} and set(scores["method"]) == {"cuts_kmeans", "random"}
+    assert set(scores["seed"]) == {1, 2} and set(scores["method"]) == set(methods)
+    assert set(scores.query("method == 'cuts_catch2023_best_oracle'")["protocol"]) == {"oracle"}
     assert set(scores["image_id"].astype(str)) == set(crops.ids) and scores["value"].notna().all()
     assert set(scores["profile"]) == {"smoke"}
     table = pd.read_csv(out / "table1.csv")
     hint = table[(table.method == "cuts_kmeans") & (table.protocol == "label_hint")].iloc[0]
     assert hint["profile"] == "smoke" and hint["dice paper"] == 0.673 and " ± " in hint["dice"]
+    catch = table[(table.method == "cuts_catch2023_persistent") & (table.protocol == "label_hint")].iloc[0]
+    assert catch["dice paper"] == 0.685  # the 2023 Stage 2 stands beside the paper's persistent row
     assert "the 2023 arXiv Table 1" in (out / "table1.md").read_text()
     run = (out / "RUN.md").read_text()
     assert "commit:" in run and "| 1 | `train-" in run and "| 2 | `train-" in run and "| cuts_kmeans |" in run
@@ -69,6 +72,8 @@ def test_summary_puts_every_profile_beside_the_paper_and_into_the_readme(tmp_pat
     for profile, dice in (("fast", {1: 0.6, 2: 0.8}), ("arxiv2023", {2021: 0.7})):
         (tmp_path / "retina" / profile).mkdir(parents=True)
         _scores(profile, dice, dice).to_csv(tmp_path / "retina" / profile / "scores.csv", index=False)
+    catch = _scores("fast", {2: 0.9}, {2: 0.9}).replace("cuts_kmeans", "cuts_catch2023_persistent")
+    catch.to_csv(tmp_path / "retina" / "fast" / "scores.csv", mode="a", header=False, index=False)
     pd.DataFrame(dict(seed=[1, 2], epochs=[200, 200], val_loss=[0.006, 0.004], minutes=[10.0, 12.0],
                       profile="fast")).to_csv(tmp_path / "retina" / "fast" / "stage1.csv", index=False)
     (tmp_path / "retina" / "baselines").mkdir()
@@ -82,6 +87,8 @@ def test_summary_puts_every_profile_beside_the_paper_and_into_the_readme(tmp_pat
     assert row == "| CUTS + k-means, label hint | 0.673 | 0.700 | 0.700 ± 0.100 |"
     assert "`arxiv2023` (1 seed) | `fast` (2 seeds)" in table
     assert "| CUTS + diffusion (best level), oracle | 0.735 | - | - |" in table  # not run here: dashes
+    # a row with fewer seeds than its profile's record says how many
+    assert "| CUTS + 2023 Stage 2 (CATCH-style; persistent, 2023 rule), label hint | 0.685 | - | 0.900 (1 seed) |" in table
     assert "| CUTS + k-means, label-free | - |" in table  # no paper row
     assert "| `fast` | 1, 2 | 200, 200 | 0.00500 ± 0.00100 | 11.0 |" in table
     text = readme.read_text()

@@ -164,7 +164,7 @@ def test_an_image_another_process_finished_meanwhile_is_not_redone(latents, tmp_
     """Two commands sharing one cache folder: an image that appeared after the run started is skipped."""
     folder, done = tmp_path / "seg", []
 
-    def one_image(path, latents, seed, threads, exact, progress=False):
+    def one_image(path, latents, seed, threads, exact, progress=False, stage2="multiscale"):
         done.append(path.name)
         path.write_bytes(b"ours")
         (folder / "b.npz").write_bytes(b"the other process's")  # meanwhile, elsewhere

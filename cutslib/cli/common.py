@@ -14,7 +14,7 @@ BASELINES = ("random", "watershed_otsu", "felzenszwalb", "slic", "dfc", "sam_poi
 #: cutslib.evaluate.METHODS + ("watershed", "unet"), and DEFAULT_METHODS.
 METHODS = ("random", "watershed_otsu", "felzenszwalb", "slic", "dfc", "unet_supervised", "sam_point", "sam_box",
            "cuts_kmeans", "cuts_diffusion_persistent", "cuts_diffusion_persistent2023", "cuts_diffusion_best_oracle",
-           "cuts_diffusion_fixed_level", "watershed", "unet")
+           "cuts_diffusion_fixed_level", "cuts_catch2023_persistent", "cuts_catch2023_best_oracle", "watershed", "unet")
 DEFAULT_METHODS = ("random", "watershed_otsu", "felzenszwalb", "slic", "dfc", "unet_supervised", "cuts_kmeans",
                    "cuts_diffusion_persistent", "cuts_diffusion_persistent2023", "cuts_diffusion_best_oracle",
                    "cuts_diffusion_fixed_level")
