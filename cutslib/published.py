@@ -288,6 +288,9 @@ def run_text(name, profile, seeds, runs, minutes, stamp) -> str:
     if runs:
         lines[-1:] = [f"- Stage 2: the {runs[-1]['stage2']} path (`CUTS_STAGE2` / "
                       "`--stage2`)", ""]
+        if any(m in evaluate.CATCH_METHODS for m in minutes):
+            lines[-1:] = ["- the `cuts_catch2023_*` rows: the 2023 Stage 2 (`cutslib.catch`, CATCH-style, our own "
+                          f"implementation, version {segment.CATCH_VERSION})", ""]
     if runs:
         cfg = train.PROFILES[profile]
         lines += [f"Stage 1 (`{profile}`: {cfg})", "", "| seed | cache folder | epochs | best epoch | best val loss |"

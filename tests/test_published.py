@@ -27,6 +27,7 @@ def test_record_holds_table_scores_and_run_notes(tmp_path, monkeypatch):
     assert "the 2023 arXiv Table 1" in (out / "table1.md").read_text()
     run = (out / "RUN.md").read_text()
     assert "commit:" in run and "| 1 | `train-" in run and "| 2 | `train-" in run and "| cuts_kmeans |" in run
+    assert "the 2023 Stage 2 (`cutslib.catch`" in run  # the rows of the other Stage 2 say which made them
     stage1 = pd.read_csv(out / "stage1.csv")
     assert list(stage1["seed"]) == [1, 2] and (stage1["epochs"] == 1).all() and stage1["val_loss"].gt(0).all()
 
