@@ -20,6 +20,8 @@ STEP_SECONDS = {"dense": 0.2, "windowed": 0.02}
 #: Stage 2 of one image: condensation, persistent maps and k-means (exact path, fast path: the reference's landmarks
 #: make it ~1.4x cheaper than exact, 66 against 43-50 s CPU in one process at load 4-6)
 STAGE2_SECONDS = {True: 32.0, False: 23.0}
+#: the 2023 Stage 2 (cutslib.catch) of one image, when its rows are asked for
+CATCH_SECONDS = 20.0
 #: one image of each baseline (the rest take well under a second)
 BASELINE_SECONDS = {"dfc": 26.0}
 UNET_EPOCH_SECONDS = 5.0  # one UNet epoch on ~40 training images
@@ -48,8 +50,9 @@ def stage1_seconds(dataset, seed: int, config) -> float:
     return max(0, cfg.epochs - done) * images_per_epoch * STEP_SECONDS[cfg.forward] * _scale(dataset)
 
 
-def stage2_seconds(dataset, seed: int, config, n: int, exact: bool | None = None) -> float:
-    """Stage 2 still to run on the first ``n`` images (the path of ``segment.stage2_exact(exact)``)."""
+def stage2_seconds(dataset, seed: int, config, n: int, exact: bool | None = None, stage2: str = "multiscale") -> float:
+    """Stage 2 still to run on the first ``n`` images (the path of ``segment.stage2_exact(exact)``, or the 2023
+    Stage 2 with ``stage2="catch2023"``)."""
     from cutslib.embed import embed_settings
     from cutslib.segment import file_name, segment_settings, stage2_exact
     from cutslib.train import resolve_config
@@ -57,9 +60,9 @@ def stage2_seconds(dataset, seed: int, config, n: int, exact: bool | None = None
     cfg = resolve_config(config)
     exact = stage2_exact(exact)
     embeddings = cache.run_path("embed", dataset.name, seed, embed_settings(dataset, cfg)).name
-    folder = cache.run_path("segment", dataset.name, seed, segment_settings(embeddings, seed, exact))
+    folder = cache.run_path("segment", dataset.name, seed, segment_settings(embeddings, seed, exact, stage2))
     todo = n - _done(folder, [file_name(i) for i in dataset.ids[:n]])
-    return todo * STAGE2_SECONDS[exact] * _scale(dataset)
+    return todo * (CATCH_SECONDS if stage2 == "catch2023" else STAGE2_SECONDS[exact]) * _scale(dataset)
 
 
 def _scale(dataset) -> float:
@@ -68,15 +71,19 @@ def _scale(dataset) -> float:
 
 def evaluate_seconds(dataset, seeds, config, methods, limit=None) -> tuple[float, list[tuple[str, float]]]:
     """(total seconds, [(what, seconds), ...]) still to run for ``evaluate_dataset`` with these arguments."""
-    from cutslib.evaluate import CUTS_METHODS
+    from cutslib.evaluate import CATCH_METHODS, CUTS_METHODS
 
     n = n_first(limit, len(dataset))
     parts = []
     methods = [baselines.ALIASES.get(m, m) for m in methods]
     for seed in seeds:
-        if any(m in CUTS_METHODS for m in methods):
+        if any(m in CUTS_METHODS + CATCH_METHODS for m in methods):
             parts.append((f"CUTS Stage 1, seed {seed}", stage1_seconds(dataset, seed, config)))
+        if any(m in CUTS_METHODS for m in methods):
             parts.append((f"CUTS Stage 2, seed {seed}, {n} images", stage2_seconds(dataset, seed, config, n)))
+        if any(m in CATCH_METHODS for m in methods):
+            parts.append((f"CUTS 2023 Stage 2, seed {seed}, {n} images",
+                          stage2_seconds(dataset, seed, config, n, stage2="catch2023")))
         for method in methods:
             if method in BASELINE_SECONDS:
                 seed_used, settings = baselines.baseline_settings(dataset, method, seed)

@@ -55,3 +55,13 @@ def test_a_folder_s_stage2_estimate_is_the_whole_segment_image_not_condense_alon
     _, small = estimate_seconds(0, 0, 1, 128 * 128, 128)
     assert large > 300 and small == estimate.STAGE2_SECONDS[True]
     assert estimate_seconds(0, 0, 0, 341 * 512, 512)[1] == 0  # nothing left to segment
+
+
+def test_the_2023_stage2_is_counted_when_its_rows_are_asked_for(results):
+    ds = data.load("demo", progress=False)
+    _, parts = estimate.evaluate_seconds(ds, (1,), "paper", ["cuts_catch2023_persistent"])
+    names = [what for what, _ in parts]
+    assert "CUTS 2023 Stage 2, seed 1, 1 images" in names and "CUTS Stage 2, seed 1, 1 images" not in names
+    assert dict(parts)["CUTS 2023 Stage 2, seed 1, 1 images"] == estimate.CATCH_SECONDS * ds.images[0].size / 3 / 128**2
+    _, parts = estimate.evaluate_seconds(ds, (1,), "paper", ["cuts_kmeans"])
+    assert not any("2023" in what for what, _ in parts)
