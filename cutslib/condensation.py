@@ -346,6 +346,7 @@ def condense_points(points, progress: bool = False, weights=None, granularity=GR
             break
         eps *= SCALE
         before = x
+        # dense kernels only in the sized (2023) mode: the Multiscale path stays the reference's, bit for bit
         x = _diffuse(x, eps, sizes, dense=sized and _mostly_dense(x, eps))
         diffused = True
     if bar is not None:
