@@ -43,7 +43,10 @@ def images_digest(dataset, masks: bool = False) -> str:
 
 
 def run_path(stage: str, dataset: str, seed: int, settings: dict) -> Path:
-    """Where :func:`run_dir` keeps one stage's outputs, without creating it."""
+    """Where :func:`run_dir` keeps one stage's outputs, without creating it; a TypeError if ``seed`` is not a
+    whole number (a seed such as ``"[2021]"``, a list passed as text, would otherwise name a folder)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be a whole number, got {seed!r} ({type(seed).__name__})")
     return results_dir() / dataset / f"seed{seed}" / f"{stage}-{settings_hash(settings)}"
 
 

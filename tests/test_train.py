@@ -188,6 +188,10 @@ def test_bad_inputs_are_named(finished_run, crops, tmp_path, monkeypatch):
         embed_images(best, crops.images[:, :16, :16])
     with pytest.raises(ValueError, match="smaller than"):
         train(SimpleNamespace(name="small", images=crops.images[:, :12], ids=crops.ids), seed=1, config=TINY)
+    for seed in ("[2021]"[0], "1", 1.0, True):  # e.g. a papermill list parameter passed as text, then seeds[0]
+        with pytest.raises(TypeError, match="seed must be a whole number"):
+            train(crops, seed=seed, config=TINY, progress=False)
+    assert not any(tmp_path.glob("*/seed[[]*")) and not any(tmp_path.glob("*/seed1.0")), "no folder for a bad seed"
 
 
 @pytest.mark.parametrize("command", ["train", "embed"])
