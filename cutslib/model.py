@@ -10,8 +10,17 @@ the pixel (``Linear(128, 25C) -> LeakyReLU -> Linear(25C, 25C)``).
 (17 -> 13 -> 9 -> 5 -> 1), except on a side where the crop touches the image border, where that layer pads
 (replicate) exactly as the dense encoder does. In eval mode it equals the dense encoder at those pixels up to
 round-off, about 100x cheaper for the 16 to 32 pixels per image that the losses read. In training mode it
-differs in one named way: BatchNorm's batch statistics come from the computed windows (every pixel of every
-crop at that layer, pooled over the batch) instead of from every pixel of every image.
+differs in one named way: BatchNorm's batch statistics come from the computed windows instead of from every pixel
+of every image. Which of their pixels count is ``bn_pixels``:
+
+- ``"window"``: every pixel of every crop at that layer, pooled over the batch. A crop at an image border keeps its
+  border side at every layer, so its block grows towards the border and, at the last layer, holds up to 81 pixels
+  where an interior crop holds 1: the border band weighs several times its share, and the deeper statistics are
+  biased (by about 0.4 of a channel's standard deviation at the fourth layer of a trained retina encoder).
+- ``"field"``: only each crop's receptive field of its own pixel at that layer (the pixels within 2 * (4 - layer)
+  of it), each weighted by 1 / the number of image pixels whose field holds it. With windows at uniformly drawn
+  pixels every image pixel then counts alike, as in the dense encoder; with a window at every pixel the training
+  step is the dense one exactly (tested).
 """
 
 from __future__ import annotations
@@ -45,10 +54,12 @@ class Encoder(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.blocks(images)
 
-    def windowed(self, images: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+    def windowed(self, images: torch.Tensor, coords: torch.Tensor, bn_pixels: str = "window") -> torch.Tensor:
         """The latents (B, K, 128) at pixels ``coords`` (B, K, 2) (row, col) of ``images`` (B, C, H, W).
 
-        See the module docstring: exact in eval mode; in training mode BatchNorm uses the windows' statistics.
+        See the module docstring: exact in eval mode; in training mode BatchNorm uses the windows' statistics,
+        over every pixel each window computes (``bn_pixels="window"``) or over each window's receptive field of
+        its own pixel only (``"field"``).
         """
         b, c, h, w = images.shape
         if h < RECEPTIVE_FIELD or w < RECEPTIVE_FIELD:
@@ -76,6 +87,14 @@ class Encoder(nn.Module):
             # valid convolutions, with the dense encoder's replicate padding on the image-border sides only
             maps = [F.conv2d(F.pad(x, (pad * left, pad * right, pad * top, pad * bottom), mode="replicate"),
                              conv.weight, conv.bias) for x, ((top, bottom, left, right), _) in zip(maps, groups)]
+            if self.training and bn_pixels == "field":
+                depth = layer // 3 + 1
+                weights = [cone_weights(rows[index], cols[index], r0[index], c0[index], key, depth, x.shape[2:],
+                                        (h, w), x.dtype) for x, (key, index) in zip(maps, groups)]
+                mean, var = weighted_batch_stats(norm, maps, weights)
+                scale = (norm.weight * torch.rsqrt(var + norm.eps))[:, None, None]
+                maps = [act((x - mean[:, None, None]) * scale + norm.bias[:, None, None]) for x in maps]
+                continue
             # BatchNorm over every computed pixel of every window at once, as one batch
             flat = torch.cat([x.transpose(0, 1).reshape(x.shape[1], -1) for x in maps], 1)  # (C, pixels)
             flat = act(norm(flat[None, :, :, None]))[0, :, :, 0]
@@ -88,6 +107,43 @@ class Encoder(nn.Module):
             j = cols[index] - c0[index] - (0 if left else half)
             out = out.index_put((index,), x[torch.arange(len(index), device=x.device), :, i, j])
         return out.reshape(b, k, -1)
+
+
+def cone_weights(rows, cols, r0, c0, sides, depth: int, shape, image_shape, dtype) -> torch.Tensor:
+    """(n, 1, h, w) BatchNorm weights of the pixels of each window's block after conv layer ``depth`` (1-based).
+
+    A pixel counts if it lies in the receptive field of the window's own pixel (rows, cols) at that layer, within
+    ``radius = 2 * (4 - depth)`` of it (a side that is an image border keeps its pixels up to the border, so its
+    block reaches further than that). Its weight is 1 / the number of image pixels whose field holds it, so that
+    windows at uniformly drawn pixels weigh every pixel of the image alike, as the dense encoder's statistics do
+    (pixels near a border lie in fewer fields)."""
+    top, _, left, _ = sides
+    radius = (KERNEL_SIZE // 2) * (len(ENCODER_CHANNELS) - depth)
+    shrink = (KERNEL_SIZE // 2) * depth
+
+    def axis(start, centre, n, size):
+        pos = start[:, None] + torch.arange(n, device=start.device)
+        cover = pos.clamp(max=radius) + (size - 1 - pos).clamp(max=radius) + 1
+        return ((pos - centre[:, None]).abs() <= radius).to(dtype) / cover
+
+    w_r = axis(r0 + (0 if top else shrink), rows, shape[0], image_shape[0])
+    w_c = axis(c0 + (0 if left else shrink), cols, shape[1], image_shape[1])
+    return (w_r[:, :, None] * w_c[:, None, :])[:, None]
+
+
+def weighted_batch_stats(norm: nn.BatchNorm2d, maps, weights) -> tuple[torch.Tensor, torch.Tensor]:
+    """BatchNorm's training statistics (mean, biased variance per channel) of ``maps`` with pixel ``weights``,
+    and the update of ``norm``'s running statistics that ``norm`` itself would make from them (its unbiased
+    variance, counting the pixels as the total weight: the number of image pixels they stand for)."""
+    total = sum(wt.sum() for wt in weights)
+    mean = sum((x * wt).sum((0, 2, 3)) for x, wt in zip(maps, weights)) / total
+    var = sum(((x - mean[:, None, None]) ** 2 * wt).sum((0, 2, 3)) for x, wt in zip(maps, weights)) / total
+    with torch.no_grad():
+        norm.num_batches_tracked += 1
+        momentum = norm.momentum if norm.momentum is not None else 1.0 / float(norm.num_batches_tracked)
+        norm.running_mean.lerp_(mean, momentum)
+        norm.running_var.lerp_(var * total / (total - 1), momentum)
+    return mean, var
 
 
 class PatchHead(nn.Module):

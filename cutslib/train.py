@@ -41,7 +41,7 @@ LOG_COLUMNS = ("epoch", "lr", "train_loss", "train_contrastive", "train_reconstr
 
 
 CHOICES = {"forward": ("dense", "windowed"), "contrastive": ("ntxent", "ratio2023"), "positive": ("first", "best"),
-           "schedule": ("warmup_cosine", "constant")}
+           "schedule": ("warmup_cosine", "constant"), "bn_pixels": ("window", "field")}
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,10 @@ class TrainConfig:
     # windowed forward only: this many extra pixels per image, drawn uniformly, whose windows join BatchNorm's
     # batch statistics in training (their latents are not used by the losses); 0: only the loss pixels' windows
     bn_windows: int = 0
+    # windowed forward only: which computed pixels make BatchNorm's training statistics: "window", every pixel of
+    # every window (the first windowed profiles; windows at a border reach further and over-weigh the border), or
+    # "field", each window's receptive field of its own pixel, weighted so that every image pixel counts alike
+    bn_pixels: str = "window"
 
     def __post_init__(self):
         if self.epochs < 1 or not 0 <= self.warmup_epochs < self.epochs:
@@ -92,11 +96,13 @@ class TrainConfig:
             raise ValueError(f"patience must be None or >= 1, got {self.patience}")
         if self.bn_windows < 0 or (self.bn_windows and self.forward != "windowed"):
             raise ValueError(f"bn_windows must be >= 0, and only with forward='windowed', got {self.bn_windows}")
+        if self.bn_pixels != "window" and self.forward != "windowed":
+            raise ValueError(f"bn_pixels applies to forward='windowed' only, got {self.bn_pixels!r}")
 
 
 # Fields added after runs were cached and published: at these values they are left out of the cache key, so the
 # folders (and the records that name them) of runs made before the field existed stay valid.
-KEY_NEUTRAL = {"bn_windows": 0}
+KEY_NEUTRAL = {"bn_windows": 0, "bn_pixels": "window"}
 
 
 def config_key(cfg: TrainConfig) -> dict:
@@ -124,6 +130,10 @@ PROFILES["arxiv2023-fast"] = dataclasses.replace(PROFILES["arxiv2023"], forward=
 # for the windowed encoder's gap to the dense one. An uncommitted trial of the same idea (seed 1, 200 epochs) gave a
 # validation loss of 0.00568, against fast's 0.00668 and dense paper's 0.00502; its Dice is not validated yet.
 PROFILES["fast-bn"] = dataclasses.replace(PROFILES["fast"], bn_windows=128)
+# fast-field: `fast` with BatchNorm's training statistics over the receptive fields of each window's own pixel,
+# weighted so that every image pixel counts alike (`bn_pixels="field"`), and 16 extra uniform windows per image:
+# statistics without the border bias of "window" and with less noise than fast's, at about twice fast's cost.
+PROFILES["fast-field"] = dataclasses.replace(PROFILES["fast"], bn_windows=16, bn_pixels="field")
 # The seeds each profile reports (mean +- std over them); others use the paper's 1, 2, 3.
 PROFILE_SEEDS = {"arxiv2023": (2021, 2022, 2023), "arxiv2023-fast": (2021, 2022, 2023)}
 
@@ -216,7 +226,7 @@ def step_losses(model: CUTSNet, images: torch.Tensor, generator: torch.Generator
             rows = torch.randint(h, (b, extra), generator=generator)
             cols = torch.randint(w, (b, extra), generator=generator)
             coords = torch.cat([coords, torch.stack([rows, cols], -1).to(coords)], 1)
-        latents = model.encoder.windowed(images, coords)[:, :coords.shape[1] - extra]
+        latents = model.encoder.windowed(images, coords, cfg.bn_pixels)[:, :coords.shape[1] - extra]
     else:
         # one gather for both sets, so the backward pass scatters into one dense gradient instead of two
         latents = gather_pixels(model(images), coords)

@@ -99,3 +99,30 @@ def test_windowed_training_mode_normalises_with_the_windows_statistics():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder.parameters())
     with pytest.raises(ValueError, match="outside"):
         model.encoder.windowed(images, torch.tensor([[[32, 0]], [[0, 0]]]))
+
+
+def test_field_statistics_with_a_window_at_every_pixel_are_the_dense_encoders():
+    """bn_pixels="field" weighs each pixel of each window's receptive field by 1 / the number of fields that hold
+    it: with a window at every pixel every image pixel then counts once, so training mode gives the dense encoder's
+    latents, gradients and running statistics (to float32 round-off). "window" (every computed pixel) over-weighs
+    the pixels near the borders."""
+    h, w = 18, 17
+    images = torch.rand(2, 3, h, w, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    coords = torch.stack([rows.flatten(), cols.flatten()], -1)[None].repeat(2, 1, 1)
+
+    def run(mode):
+        torch.manual_seed(0)
+        model = CUTSNet(3).train()
+        latents = dense_at(model(images), coords) if mode == "dense" else model.encoder.windowed(images, coords, mode)
+        if mode == "window":
+            return latents.detach()
+        (latents * torch.linspace(-1, 1, latents.shape[-1])).sum().backward()
+        norms = [m for m in model.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        return [latents.detach(), *[p.grad for p in model.encoder.parameters()],
+                *[torch.cat([n.running_mean, n.running_var]) for n in norms]]
+
+    dense, field = run("dense"), run("field")
+    for got, want in zip(field, dense):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-3)  # conv biases before BatchNorm: 0 up to round-off
+    assert (run("window") - dense[0]).abs().max() > 1e-2

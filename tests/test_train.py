@@ -205,9 +205,9 @@ def test_cli_rejects_an_empty_folder(command, tmp_path, capsys):
 TINY_WINDOWED = TrainConfig(epochs=3, warmup_epochs=1, batch_size=4, min_samples_per_epoch=8, forward="windowed")
 
 
-@pytest.mark.parametrize("bn_windows", [0, 8])
-def test_windowed_run_resumes_bit_identical_and_learns(bn_windows, crops, tmp_path, monkeypatch):
-    config = dataclasses.replace(TINY_WINDOWED, bn_windows=bn_windows)
+@pytest.mark.parametrize("bn_windows, bn_pixels", [(0, "window"), (8, "window"), (8, "field")])
+def test_windowed_run_resumes_bit_identical_and_learns(bn_windows, bn_pixels, crops, tmp_path, monkeypatch):
+    config = dataclasses.replace(TINY_WINDOWED, bn_windows=bn_windows, bn_pixels=bn_pixels)
     monkeypatch.setenv("CUTS_RESULTS_DIR", str(tmp_path / "straight"))
     straight = train(crops, seed=1, config=config, progress=False)
 
@@ -317,6 +317,10 @@ def test_bn_windows_bring_the_windowed_batch_statistics_towards_the_dense_ones()
         TrainConfig(bn_windows=8)  # dense: every pixel is already in the statistics
     with pytest.raises(ValueError, match="bn_windows"):
         TrainConfig(forward="windowed", bn_windows=-1)
+    with pytest.raises(ValueError, match="bn_pixels"):
+        TrainConfig(bn_pixels="field")  # dense: BatchNorm sees every pixel once
+    with pytest.raises(ValueError, match="bn_pixels"):
+        TrainConfig(forward="windowed", bn_pixels="cone")
 
 
 def test_the_published_records_stage1_folders_are_todays_cache_keys():
