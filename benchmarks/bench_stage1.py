@@ -4,7 +4,8 @@ Per repetition, interleaved so that machine load hits every figure alike:
 * dense: one paper-profile training epoch on retina (seed 1 split: 40 train / 16 val images; 80 samples =
   5 steps of 16 with sampling, both losses, AdamW), plus the validation pass over the 16 validation images
   (reported separately and included in the epoch time);
-* windowed: the same epoch with the ``fast`` profile (the paper's settings, the windowed forward);
+* windowed: the same epoch with a windowed profile (``--windowed``, default ``fast-field``: the paper's settings,
+  the windowed forward, BatchNorm statistics over the windows' receptive fields and 16 extra windows per image);
 * floor: forward + backward of the dense encoder alone on a batch of 16 retina images at 128x128, repeated as
   many times as the epoch has steps (5);
 the dense epoch in the fast layout (channels_last, what ``train`` uses) and, unless ``--no-plain``, in the
@@ -15,6 +16,7 @@ ratio dense / windowed per epoch. Targets (2-core CPU): windowed >= 20x faster t
 windowed retina epochs <= 2 min; dense epoch <= 1.25x floor.
 
     CUTS_DATA_MIRROR=../shared/data .venv/bin/python benchmarks/bench_stage1.py [--reps 3] [--no-plain] [--device cuda]
+        [--windowed fast-field]
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
     parser.add_argument("--no-plain", action="store_true", help="skip the plain NCHW layout")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--windowed", default="fast-field", choices=[k for k, c in PROFILES.items()
+                                                                     if c.forward == "windowed"],
+                        help="the windowed profile (default fast-field)")
     args = parser.parse_args()
 
     cfg = PROFILES["paper"]
@@ -79,13 +84,14 @@ def main() -> None:
     train_idx, val_idx = split_indices(len(ds), 1, cfg.val_fraction)
     n_samples = max(len(train_idx), cfg.min_samples_per_epoch)
     n_steps = -(-n_samples // cfg.batch_size)
-    runs = {"dense": (cfg, True), "windowed": (PROFILES["fast"], True)}
+    runs = {"dense": (cfg, True), "windowed": (PROFILES[args.windowed], True)}
     if not args.no_plain:
         runs["dense-plain"] = (cfg, False)
     trainers = {name: Trainer(ds.images[train_idx], ds.images[val_idx], 1, c, device=args.device, channels_last=cl)
                 for name, (c, cl) in runs.items()}
     print(f"retina: {len(train_idx)} train / {len(val_idx)} val images, {n_samples} samples = {n_steps} steps "
-          f"of {cfg.batch_size}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+          f"of {cfg.batch_size}; torch {torch.__version__}, {torch.get_num_threads()} threads; windowed profile "
+          f"{args.windowed}")
     for trainer in trainers.values():  # warm-up: one-off kernel and allocator set-up
         time_floor(trainer, 1)
 

@@ -335,5 +335,6 @@ def test_the_published_records_stage1_folders_are_todays_cache_keys():
     for record in records:
         for row in csv.DictReader(record.open()):
             assert run_dir("train", "retina", 1, run_settings(retina, PROFILES[row["profile"]])).name == row["folder"]
-    assert "bn_windows" not in config_key(PROFILES["fast"])
+    assert "bn_windows" not in config_key(PROFILES["fast"]) and "bn_pixels" not in config_key(PROFILES["fast"])
+    assert config_key(PROFILES["fast-field"])["bn_pixels"] == "field"
     assert config_key(dataclasses.replace(PROFILES["fast"], bn_windows=32))["bn_windows"] == 32
