@@ -15,7 +15,9 @@ from __future__ import annotations
 from cutslib import baselines, cache, unet
 from cutslib.data import n_first
 
-#: Stage 1, per training image of an epoch (validation included pro rata)
+#: Stage 1, per training image of an epoch (validation included pro rata); windowed: with the 2S windows of the
+#: loss pixels, times (2S + bn_windows) / 2S with extra BatchNorm windows (CPU time per epoch at 1 thread, one run,
+#: load 3: 0.67 s with 16 windows per image, 1.19 s with 32, 2.12 s with 64, 4.93 s with 144)
 STEP_SECONDS = {"dense": 0.2, "windowed": 0.02}
 #: Stage 2 of one image: condensation, persistent maps and k-means (exact path, fast path: the reference's landmarks
 #: make it ~1.4x cheaper than exact, 66 against 43-50 s CPU in one process at load 4-6)
@@ -48,7 +50,8 @@ def stage1_seconds(dataset, seed: int, config) -> float:
     done = len(log)
     n_train = len(split_indices(len(dataset), seed, cfg.val_fraction)[0])
     images_per_epoch = max(n_train, cfg.min_samples_per_epoch)
-    return max(0, cfg.epochs - done) * images_per_epoch * STEP_SECONDS[cfg.forward] * _scale(dataset)
+    windows = (2 * cfg.n_anchors + cfg.bn_windows) / (2 * cfg.n_anchors)
+    return max(0, cfg.epochs - done) * images_per_epoch * STEP_SECONDS[cfg.forward] * windows * _scale(dataset)
 
 
 def stage2_seconds(dataset, seed: int, config, n: int, exact: bool | None = None, stage2: str = "multiscale") -> float:

@@ -37,6 +37,13 @@ def test_cached_work_counts_as_done(results):
     assert estimate.stage2_seconds(ds, 1, "paper", n) == before * (n - 1) / n
 
 
+def test_extra_batchnorm_windows_count_in_the_windowed_estimate(results):
+    ds = data.load("demo", progress=False)
+    fast, field = (estimate.stage1_seconds(ds, 1, p) for p in ("fast", "fast-field"))  # 16 + 16 windows per image
+    assert field == pytest.approx(2 * fast)
+    assert estimate.stage1_seconds(ds, 1, "fast-bn") == pytest.approx(9 * fast)  # 16 + 128
+
+
 def test_the_line_names_the_largest_parts(results):
     ds = data.load("demo", progress=False)
     seconds, parts = estimate.evaluate_seconds(ds, (1, 2), "paper", ["slic", "dfc", "cuts_kmeans"])
