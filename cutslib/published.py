@@ -208,7 +208,8 @@ def windowed_check(summary: dict) -> list[str]:
             w, d = summary[windowed].loc[(method, proto)], summary[dense].loc[(method, proto)]
             difference, tolerance = w["mean"] - d["mean"], min(d["std"], WINDOWED_TOLERANCE)
             if d["n_seeds"] > 1:
-                verdict = f"{tolerance:.3f} | " + ("yes" if abs(difference) <= tolerance else "**no**")
+                verdict = f"{tolerance:.3f} | " + ("yes" if abs(difference) <= tolerance else
+                                                    f"**no**, {'higher' if difference > 0 else 'lower'}")
             else:
                 verdict = f"- | needs 2+ `{dense}` seeds"
             lines.append(f"| {label} | {difference:+.3f} | {verdict} |")
