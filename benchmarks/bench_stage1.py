@@ -4,7 +4,7 @@ Per repetition, interleaved so that machine load hits every figure alike:
 * dense: one paper-profile training epoch on retina (seed 1 split: 40 train / 16 val images; 80 samples =
   5 steps of 16 with sampling, both losses, AdamW), plus the validation pass over the 16 validation images
   (reported separately and included in the epoch time);
-* windowed: the same epoch with a windowed profile (``--windowed``, default ``fast-field``: the paper's settings,
+* windowed: the same epoch with a windowed profile (``--windowed``, default ``fast``: the paper's settings,
   the windowed forward, BatchNorm statistics over the windows' receptive fields and 16 extra windows per image);
 * floor: forward + backward of the dense encoder alone on a batch of 16 retina images at 128x128, repeated as
   many times as the epoch has steps (5);
@@ -16,7 +16,7 @@ ratio dense / windowed per epoch. Targets (2-core CPU): windowed >= 20x faster t
 windowed retina epochs <= 2 min; dense epoch <= 1.25x floor.
 
     CUTS_DATA_MIRROR=../shared/data .venv/bin/python benchmarks/bench_stage1.py [--reps 3] [--no-plain] [--device cuda]
-        [--windowed fast-field]
+        [--windowed fast]
 """
 
 from __future__ import annotations
@@ -74,9 +74,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
     parser.add_argument("--no-plain", action="store_true", help="skip the plain NCHW layout")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    parser.add_argument("--windowed", default="fast-field", choices=[k for k, c in PROFILES.items()
+    parser.add_argument("--windowed", default="fast", choices=[k for k, c in PROFILES.items()
                                                                      if c.forward == "windowed"],
-                        help="the windowed profile (default fast-field)")
+                        help="the windowed profile (default fast)")
     args = parser.parse_args()
 
     cfg = PROFILES["paper"]

@@ -39,7 +39,7 @@ def test_cached_work_counts_as_done(results):
 
 def test_extra_batchnorm_windows_count_in_the_windowed_estimate(results):
     ds = data.load("demo", progress=False)
-    fast, field = (estimate.stage1_seconds(ds, 1, p) for p in ("fast", "fast-field"))  # 16 + 16 windows per image
+    fast, field = (estimate.stage1_seconds(ds, 1, p) for p in ("fast-window", "fast"))  # 16 + 16 windows per image
     assert field == pytest.approx(2 * fast)
     assert estimate.stage1_seconds(ds, 1, "fast-bn") == pytest.approx(9 * fast)  # 16 + 128
 
