@@ -135,7 +135,8 @@ PROFILES["arxiv2023-fast"] = dataclasses.replace(PROFILES["arxiv2023"], forward=
 # for its record (figures/published/retina/fast-window/).
 PROFILES["fast-window"] = TrainConfig(forward="windowed")
 # fast-bn: `fast-window` with 128 extra uniform windows per image in BatchNorm's training statistics, a first fix for
-# fast-window's gap to `paper` (seed 1 matched it), at 5.7x less CPU than dense per epoch (fast: 21x). Kept for its record.
+# fast-window's gap to `paper` (seeds 1-2: within its spread on the diffusion rows), at 5.7x less CPU than dense per
+# epoch (fast: 21x). Kept for its record.
 PROFILES["fast-bn"] = dataclasses.replace(PROFILES["fast-window"], bn_windows=128)
 # The seeds each profile reports (mean +- std over them); others use the paper's 1, 2, 3.
 PROFILE_SEEDS = {"arxiv2023": (2021, 2022, 2023), "arxiv2023-fast": (2021, 2022, 2023)}
