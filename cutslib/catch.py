@@ -14,8 +14,9 @@ says of it, built from this library's pieces:
 
 Where METHOD.md is silent we chose, and say so: the condensation kernel is Multiscale PHATE's
 exp(-(d/eps)^40) (METHOD.md says only "fixed bandwidth"); the condensation runs on every cluster (its nearly dense
-first kernels built in blocks of rows, the later ones from kd-tree ball queries) instead of on landmarks; step 0 (every pixel alone) is never a salient level; the
-random parts (landmark k-means, PCA) take the run's seed, as CATCH did, but not CATCH's random stream.
+first kernels built in blocks of rows, the later ones from kd-tree ball queries) instead of on landmarks; step 0
+(every pixel alone) is never a salient level; the random parts (landmark k-means, PCA) take the run's seed, as
+CATCH did, but not CATCH's random stream.
 Its persistent map is the 2023 rule, :func:`cutslib.condensation.persistent_map_2023`.
 """
 

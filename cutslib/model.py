@@ -61,6 +61,8 @@ class Encoder(nn.Module):
         over every pixel each window computes (``bn_pixels="window"``) or over each window's receptive field of
         its own pixel only (``"field"``).
         """
+        if bn_pixels not in ("window", "field"):
+            raise ValueError(f"bn_pixels must be 'window' or 'field', got {bn_pixels!r}")
         b, c, h, w = images.shape
         if h < RECEPTIVE_FIELD or w < RECEPTIVE_FIELD:
             raise ValueError(f"images are {h}x{w}, smaller than the {RECEPTIVE_FIELD}x{RECEPTIVE_FIELD} receptive field")
@@ -87,19 +89,17 @@ class Encoder(nn.Module):
             # valid convolutions, with the dense encoder's replicate padding on the image-border sides only
             maps = [F.conv2d(F.pad(x, (pad * left, pad * right, pad * top, pad * bottom), mode="replicate"),
                              conv.weight, conv.bias) for x, ((top, bottom, left, right), _) in zip(maps, groups)]
-            if self.training and bn_pixels == "field":
-                depth = layer // 3 + 1
-                weights = [cone_weights(rows[index], cols[index], r0[index], c0[index], key, depth, x.shape[2:],
-                                        (h, w), x.dtype) for x, (key, index) in zip(maps, groups)]
+            if self.training and bn_pixels == "field":  # weighted statistics over each window's own field
+                weights = [field_weights(rows[index], cols[index], r0[index], c0[index], key, layer // 3 + 1,
+                                         x.shape[2:], (h, w), x.dtype) for x, (key, index) in zip(maps, groups)]
                 mean, var = weighted_batch_stats(norm, maps, weights)
                 scale = (norm.weight * torch.rsqrt(var + norm.eps))[:, None, None]
                 maps = [act((x - mean[:, None, None]) * scale + norm.bias[:, None, None]) for x in maps]
-                continue
-            # BatchNorm over every computed pixel of every window at once, as one batch
-            flat = torch.cat([x.transpose(0, 1).reshape(x.shape[1], -1) for x in maps], 1)  # (C, pixels)
-            flat = act(norm(flat[None, :, :, None]))[0, :, :, 0]
-            maps = [part.reshape(x.shape[1], x.shape[0], *x.shape[2:]).transpose(0, 1)
-                    for part, x in zip(flat.split([x[:, 0].numel() for x in maps], 1), maps)]
+            else:  # BatchNorm over every computed pixel of every window at once, as one batch
+                flat = torch.cat([x.transpose(0, 1).reshape(x.shape[1], -1) for x in maps], 1)  # (C, pixels)
+                flat = act(norm(flat[None, :, :, None]))[0, :, :, 0]
+                maps = [part.reshape(x.shape[1], x.shape[0], *x.shape[2:]).transpose(0, 1)
+                        for part, x in zip(flat.split([x[:, 0].numel() for x in maps], 1), maps)]
         out = images.new_zeros(b * k, self.blocks[-3].out_channels)
         for x, ((top, _, left, _), index) in zip(maps, groups):
             # an interior side has shrunk by 8 pixels over the four layers; a border side has not
@@ -109,7 +109,7 @@ class Encoder(nn.Module):
         return out.reshape(b, k, -1)
 
 
-def cone_weights(rows, cols, r0, c0, sides, depth: int, shape, image_shape, dtype) -> torch.Tensor:
+def field_weights(rows, cols, r0, c0, sides, depth: int, shape, image_shape, dtype) -> torch.Tensor:
     """(n, 1, h, w) BatchNorm weights of the pixels of each window's block after conv layer ``depth`` (1-based).
 
     A pixel counts if it lies in the receptive field of the window's own pixel (rows, cols) at that layer, within

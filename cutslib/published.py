@@ -142,7 +142,8 @@ SUMMARY_ROWS = (
 SUMMARY_PROFILES = ("arxiv2023", "arxiv2023-fast", "paper", "fast", "fast-window", "fast-bn")
 #: (windowed, dense) profile pairs, and the windowed encoder's criterion: each of these rows' mean Dice within the
 #: dense seeds' standard deviation, or within WINDOWED_TOLERANCE if that is smaller.
-WINDOWED_PAIRS = (("fast", "paper"), ("fast-window", "paper"), ("fast-bn", "paper"), ("arxiv2023-fast", "arxiv2023"))
+WINDOWED_PAIRS = (("fast", "paper"), ("fast-window", "paper"), ("fast-bn", "paper"),
+                  ("arxiv2023-fast", "arxiv2023"))
 WINDOWED_ROWS = (SUMMARY_ROWS[0], SUMMARY_ROWS[1], SUMMARY_ROWS[3])
 WINDOWED_TOLERANCE = 0.01
 README_MARKERS = ("<!-- reproduction:start -->", "<!-- reproduction:end -->")

@@ -126,3 +126,5 @@ def test_field_statistics_with_a_window_at_every_pixel_are_the_dense_encoders():
     for got, want in zip(field, dense):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-3)  # conv biases before BatchNorm: 0 up to round-off
     assert (run("window") - dense[0]).abs().max() > 1e-2
+    with pytest.raises(ValueError, match="bn_pixels"):
+        CUTSNet(3).encoder.windowed(images, coords[:, :2], "cone")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 #: cutslib.train.PROFILES, sorted: for the help text only (the library checks the name, so a new profile works
 #: before this list learns it).
-PROFILES = ("arxiv2023", "arxiv2023-fast", "fast", "fast-bn", "fast-window", "figures-quick", "paper", "quick", "smoke")
+PROFILES = ("arxiv2023", "arxiv2023-fast", "fast", "fast-bn", "fast-window", "figures-quick", "paper", "quick",
+            "smoke")
 #: cutslib.baselines.UNSUPERVISED + SAM_METHODS + ("watershed",): what ``cuts baseline --method`` runs.
 BASELINES = ("random", "watershed_otsu", "felzenszwalb", "slic", "dfc", "sam_point", "sam_box", "watershed")
 #: cutslib.evaluate.METHODS + ("watershed", "unet"), and DEFAULT_METHODS.
