@@ -16,9 +16,10 @@ from cutslib import baselines, cache, unet
 from cutslib.data import n_first
 
 #: Stage 1, per training image of an epoch (validation included pro rata); windowed: with the 2S windows of the
-#: loss pixels, times (2S + bn_windows) / 2S with extra BatchNorm windows (CPU time per epoch at 1 thread, one run,
-#: load 3: 0.67 s with 16 windows per image, 1.19 s with 32, 2.12 s with 64, 4.93 s with 144)
-STEP_SECONDS = {"dense": 0.2, "windowed": 0.02}
+#: loss pixels, times (2S + bn_windows) / 2S with extra BatchNorm windows. Measured on retina, 2 cores, alone
+#: (benchmarks/bench_stage1.py, 2026-12-05): an 80-image epoch took 12.4 s dense and 0.47 s with `fast`'s 32
+#: windows per image, 0.155 and 0.003 s per image and 16 windows; rounded up for slower machines.
+STEP_SECONDS = {"dense": 0.2, "windowed": 0.004}
 #: Stage 2 of one image: condensation, persistent maps and k-means (exact path, fast path: the reference's landmarks
 #: make it ~1.4x cheaper than exact, 66 against 43-50 s CPU in one process at load 4-6)
 STAGE2_SECONDS = {True: 32.0, False: 23.0}

@@ -41,7 +41,7 @@ LOG_COLUMNS = ("epoch", "lr", "train_loss", "train_contrastive", "train_reconstr
 
 
 CHOICES = {"forward": ("dense", "windowed"), "contrastive": ("ntxent", "ratio2023"), "positive": ("first", "best"),
-           "schedule": ("warmup_cosine", "constant"), "bn_pixels": ("window", "field")}
+           "schedule": ("warmup_cosine", "constant")}
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,6 @@ class TrainConfig:
     # windowed forward only: this many extra pixels per image, drawn uniformly, whose windows join BatchNorm's
     # batch statistics in training (their latents are not used by the losses); 0: only the loss pixels' windows
     bn_windows: int = 0
-    # windowed forward only: which computed pixels make BatchNorm's training statistics: "window", every pixel of
-    # every window (the first windowed profiles; windows at a border reach further and over-weigh the border), or
-    # "field", each window's receptive field of its own pixel, weighted so that every image pixel counts alike
-    bn_pixels: str = "window"
 
     def __post_init__(self):
         if self.epochs < 1 or not 0 <= self.warmup_epochs < self.epochs:
@@ -96,18 +92,21 @@ class TrainConfig:
             raise ValueError(f"patience must be None or >= 1, got {self.patience}")
         if self.bn_windows < 0 or (self.bn_windows and self.forward != "windowed"):
             raise ValueError(f"bn_windows must be >= 0, and only with forward='windowed', got {self.bn_windows}")
-        if self.bn_pixels != "window" and self.forward != "windowed":
-            raise ValueError(f"bn_pixels applies to forward='windowed' only, got {self.bn_pixels!r}")
 
 
 # Fields added after runs were cached and published: at these values they are left out of the cache key, so the
 # folders (and the records that name them) of runs made before the field existed stay valid.
-KEY_NEUTRAL = {"bn_windows": 0, "bn_pixels": "window"}
+KEY_NEUTRAL = {"bn_windows": 0}
 
 
 def config_key(cfg: TrainConfig) -> dict:
     """The config's fields as they key its cache folder (see ``KEY_NEUTRAL``)."""
-    return {k: v for k, v in dataclasses.asdict(cfg).items() if KEY_NEUTRAL.get(k, object()) != v}
+    key = {k: v for k, v in dataclasses.asdict(cfg).items() if KEY_NEUTRAL.get(k, object()) != v}
+    if cfg.forward == "windowed":
+        # Until 2026-12-05 the windowed forward's BatchNorm pixels were selectable ("window" or "field"); today's is
+        # "field", and the key still says so, so the folders of the runs made with it stay valid.
+        key["bn_pixels"] = "field"
+    return key
 
 
 # smoke: the notebooks' defaults under nbval (one short epoch). figures-quick: 2 epochs (1 warm-up), the training
@@ -124,20 +123,13 @@ PROFILES = {
     "arxiv2023": TrainConfig(warmup_epochs=0, n_anchors=16, n_candidates=10, temperature=0.5, lam=0.01,
                              contrastive="ratio2023", positive="best", schedule="constant", patience=10),
 }
-# fast: the paper's settings with the windowed forward, BatchNorm's training statistics over the receptive fields
-# of each window's own pixel, weighted so that every image pixel counts alike (`bn_pixels="field"`), and 16 extra
-# uniform windows per image (README, "Stage-1 profiles": validated on retina against `paper`, 3 seeds).
-PROFILES["fast"] = dataclasses.replace(PROFILES["paper"], forward="windowed", bn_windows=16, bn_pixels="field")
-PROFILES["arxiv2023-fast"] = dataclasses.replace(PROFILES["arxiv2023"], forward="windowed", bn_windows=16,
-                                                 bn_pixels="field")
-# fast-window: the first windowed profile (until 2026-12-04 named `fast`), BatchNorm statistics over every pixel of
-# every window: it over-weighs the border band, and its persistent map and oracle fell short of `paper`'s. Kept
-# for its record (figures/published/retina/fast-window/).
-PROFILES["fast-window"] = TrainConfig(forward="windowed")
-# fast-bn: `fast-window` with 128 extra uniform windows per image in BatchNorm's training statistics, a first fix for
-# fast-window's gap to `paper` (seeds 1-2: within its spread on the diffusion rows), at 5.7x less CPU than dense per
-# epoch (fast: 21x). Kept for its record.
-PROFILES["fast-bn"] = dataclasses.replace(PROFILES["fast-window"], bn_windows=128)
+# fast: the paper's settings with the windowed forward (BatchNorm's training statistics over the receptive fields of
+# each window's own pixel, weighted so that every image pixel counts alike) and 16 extra uniform windows per image
+# (README, "Stage-1 profiles": validated on retina against `paper`, 3 seeds). The earlier windowed profiles
+# `fast-window` and `fast-bn` (statistics over every pixel of shifted crops) are gone from the code; their records
+# in figures/published/retina/ name the commits that made them.
+PROFILES["fast"] = dataclasses.replace(PROFILES["paper"], forward="windowed", bn_windows=16)
+PROFILES["arxiv2023-fast"] = dataclasses.replace(PROFILES["arxiv2023"], forward="windowed", bn_windows=16)
 # The seeds each profile reports (mean +- std over them); others use the paper's 1, 2, 3.
 PROFILE_SEEDS = {"arxiv2023": (2021, 2022, 2023), "arxiv2023-fast": (2021, 2022, 2023)}
 
@@ -230,7 +222,7 @@ def step_losses(model: CUTSNet, images: torch.Tensor, generator: torch.Generator
             rows = torch.randint(h, (b, extra), generator=generator)
             cols = torch.randint(w, (b, extra), generator=generator)
             coords = torch.cat([coords, torch.stack([rows, cols], -1).to(coords)], 1)
-        latents = model.encoder.windowed(images, coords, cfg.bn_pixels)[:, :coords.shape[1] - extra]
+        latents = model.encoder.windowed(images, coords)[:, :coords.shape[1] - extra]
     else:
         # one gather for both sets, so the backward pass scatters into one dense gradient instead of two
         latents = gather_pixels(model(images), coords)

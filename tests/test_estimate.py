@@ -1,5 +1,7 @@
 """Time estimates before long work: cached work counts as done, and the printed line names the big parts."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -39,9 +41,10 @@ def test_cached_work_counts_as_done(results):
 
 def test_extra_batchnorm_windows_count_in_the_windowed_estimate(results):
     ds = data.load("demo", progress=False)
-    fast, field = (estimate.stage1_seconds(ds, 1, p) for p in ("fast-window", "fast"))  # 16 + 16 windows per image
-    assert field == pytest.approx(2 * fast)
-    assert estimate.stage1_seconds(ds, 1, "fast-bn") == pytest.approx(9 * fast)  # 16 + 128
+    fast = estimate.stage1_seconds(ds, 1, "fast")  # 16 loss + 16 extra windows per image
+    assert estimate.stage1_seconds(ds, 1, dataclasses.replace(PROFILES["fast"], bn_windows=0)) == pytest.approx(fast / 2)
+    assert estimate.stage1_seconds(ds, 1, dataclasses.replace(PROFILES["fast"], bn_windows=128)) == pytest.approx(
+        fast * 9 / 2)  # 16 + 128
 
 
 def test_the_line_names_the_largest_parts(results):

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 #: cutslib.train.PROFILES, sorted: for the help text only (the library checks the name, so a new profile works
 #: before this list learns it).
-PROFILES = ("arxiv2023", "arxiv2023-fast", "fast", "fast-bn", "fast-window", "figures-quick", "paper", "quick",
-            "smoke")
+PROFILES = ("arxiv2023", "arxiv2023-fast", "fast", "figures-quick", "paper", "quick", "smoke")
 #: cutslib.baselines.UNSUPERVISED + SAM_METHODS + ("watershed",): what ``cuts baseline --method`` runs.
 BASELINES = ("random", "watershed_otsu", "felzenszwalb", "slic", "dfc", "sam_point", "sam_box", "watershed")
 #: cutslib.evaluate.METHODS + ("watershed", "unet"), and DEFAULT_METHODS.
@@ -33,9 +32,7 @@ def add_source(parser, images_help: str) -> None:
 
 
 PROFILE_HELP = ("quick (5 epochs, minutes on a CPU), paper (the paper's 200 epochs; wants a GPU), fast (paper with "
-                "the windowed encoder: 200 epochs in minutes on a CPU), fast-window and fast-bn (earlier windowed "
-                "profiles, kept for their records), arxiv2023 (the "
-                "2023 preprint's settings), arxiv2023-fast (windowed), smoke (one short epoch, for tests)")
+                "the windowed encoder: 200 epochs in minutes on a CPU), arxiv2023 (the 2023 preprint's settings), arxiv2023-fast (windowed), smoke (one short epoch, for tests)")
 
 
 def add_profile(parser, default: str = "quick") -> None:
