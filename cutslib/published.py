@@ -10,9 +10,10 @@ that are already cached (or that it computes, resumably, under ``CUTS_RESULTS_DI
 - ``stage1.csv``: each seed's training run (cache folder, epochs, best epoch and validation loss, minutes,
   Stage-2 path).
 
-A record grows by seeds: ``--seeds 2`` adds seed 2 to a record that holds seed 1 (replacing any earlier rows
-of seed 2), so the seeds of one profile can be run in different sessions or on different machines. It refuses
-to mix seeds trained with other Stage-1 settings (another cache folder) or segmented by another Stage-2 path;
+A record grows by seeds and by methods: ``--seeds 2`` adds seed 2 to a record that holds seed 1, and ``--methods
+dfc`` adds DFC's rows (replacing only the earlier rows of the seeds and methods it remakes), so the seeds and
+methods of one profile can be run in different sessions or on different machines. It refuses to mix seeds trained
+with other Stage-1 settings (another cache folder) or segmented by another Stage-2 path;
 ``RUN.md`` keeps the notes of every command that added to the record.
 
 It stays small and text-first: data, checkpoints and embeddings never go in.
@@ -85,7 +86,7 @@ def build(dataset, profile: str, seeds=None, methods=CUTS_ONLY, out: Path | None
         scores["profile"] = "-"  # the baselines use no Stage-1 profile
     scores["value"] = [float(f"{v:.5g}") for v in scores["value"]]  # 5 significant digits keep the file small
     ran = seeds
-    scores, runs, earlier = with_earlier_seeds(out, scores, runs)
+    scores, runs, earlier = with_earlier_rows(out, scores, runs)
     seeds = tuple(sorted(set(scores["seed"])))
     _, pretty = evaluate.table1(evaluate.summarize(scores))
     stamp = report.make_stamp(profile, {"dataset": name, "seeds": list(seeds), "methods": list(methods)})
@@ -103,24 +104,30 @@ def build(dataset, profile: str, seeds=None, methods=CUTS_ONLY, out: Path | None
     return out
 
 
-def with_earlier_seeds(out: Path, scores: pd.DataFrame, runs: list[dict]):
-    """``scores`` and ``runs`` joined with the record's other seeds already in ``out``, and the earlier RUN.md
-    notes; a ValueError if those seeds were trained with other settings or segmented by another Stage-2 path."""
-    if not runs or not (out / "scores.csv").exists() or not (out / "stage1.csv").exists():
+def with_earlier_rows(out: Path, scores: pd.DataFrame, runs: list[dict]):
+    """``scores`` and ``runs`` joined with the record's rows already in ``out`` that this command did not remake
+    (other seeds, or other methods of the same seeds), and the earlier RUN.md notes; a ValueError if the rows kept
+    were trained with other settings or segmented by another Stage-2 path."""
+    if not (out / "scores.csv").exists():
         return scores, runs, ""
-    before = pd.read_csv(out / "stage1.csv")
-    before = before[~before["seed"].isin([r["seed"] for r in runs])]
-    if before.empty:
-        return scores, runs, ""
-    folders = set(before["folder"]) | {r["folder"] for r in runs}
-    paths = set(before["stage2"] if "stage2" in before else ["unknown"]) | {r["stage2"] for r in runs}
-    if len(folders) > 1 or len(paths) > 1:
-        raise ValueError(f"{out} holds seeds {sorted(before['seed'])} made with other settings (Stage-1 folders "
-                         f"{sorted(folders)}, Stage-2 paths {sorted(paths)}); write this record elsewhere (out=) or "
-                         "remove the old one")
     old = pd.read_csv(out / "scores.csv")
-    scores = pd.concat([old[old["seed"].isin(before["seed"])], scores], ignore_index=True)
-    runs = sorted(before.drop(columns="profile", errors="ignore").to_dict("records") + runs, key=lambda r: r["seed"])
+    remade = set(zip(scores["seed"], scores["method"]))
+    old = old[[(s, m) not in remade for s, m in zip(old["seed"], old["method"])]]
+    if old.empty:
+        return scores, runs, ""
+    if runs and (out / "stage1.csv").exists():
+        before = pd.read_csv(out / "stage1.csv")
+        kept = before[before["seed"].isin(old["seed"])]
+        folders = set(kept["folder"]) | {r["folder"] for r in runs}
+        paths = set(kept["stage2"] if "stage2" in kept else ["unknown"]) | {r["stage2"] for r in runs}
+        if len(folders) > 1 or len(paths) > 1:
+            raise ValueError(f"{out} holds seeds {sorted(kept['seed'])} made with other settings (Stage-1 folders "
+                             f"{sorted(folders)}, Stage-2 paths {sorted(paths)}); write this record elsewhere (out=) "
+                             "or remove the old one")
+        others = before[~before["seed"].isin([r["seed"] for r in runs])]
+        runs = sorted(others.drop(columns="profile", errors="ignore").to_dict("records") + runs,
+                      key=lambda r: r["seed"])
+    scores = pd.concat([old, scores], ignore_index=True)
     notes = (out / "RUN.md").read_text() if (out / "RUN.md").exists() else ""
     earlier = "\n## Earlier commands that made this record\n\n" + notes.replace("\n#", "\n###").lstrip("# ")
     return scores, runs, earlier

@@ -52,10 +52,29 @@ def test_record_grows_by_seeds_and_refuses_another_stage2_path(tmp_path, monkeyp
     assert "seeds run by this command: [2]" in run and "Earlier commands" in run and "seeds run by this command: [1]" in run
     assert "| 1 | `train-" in run and "| 2 | `train-" in run
     assert len(pd.read_csv(build(2) / "scores.csv")) == len(scores)  # rerunning a seed replaces its rows
+    more = pd.read_csv(published.build(crops, "smoke", seeds=[2], methods=["random"], out=tmp_path / "rec",
+                                       progress=False) / "scores.csv")  # another method of seed 2 joins the record
+    assert set(zip(more["seed"], more["method"])) == {(1, "cuts_kmeans"), (2, "cuts_kmeans"), (2, "random")}
+    pd.testing.assert_frame_equal(more[more.method == "cuts_kmeans"].reset_index(drop=True), scores)
     monkeypatch.setenv("CUTS_STAGE2", "exact")
     with pytest.raises(ValueError, match="Stage-2 paths"):
         build(3)
     assert set(pd.read_csv(out / "scores.csv")["seed"]) == {1, 2}  # nothing overwritten
+
+
+def test_the_baselines_record_grows_by_methods(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUTS_RESULTS_DIR", str(tmp_path / "results"))
+    retina = data.load("retina", progress=False)
+    crops = data.Dataset(name="retina", images=np.ascontiguousarray(retina.images[:2, 40:64, 40:64]),
+                         masks=np.ascontiguousarray(retina.masks[:2, 40:64, 40:64]), ids=retina.ids[:2])
+    build = lambda methods: published.build(crops, "baselines", seeds=[1], methods=methods, out=tmp_path / "rec",
+                                            progress=False)
+    first = pd.read_csv(build(["random", "slic"]) / "scores.csv")
+    out = build(["slic", "watershed_otsu"])  # a later command adds a method and remakes one
+    scores = pd.read_csv(out / "scores.csv")
+    assert sorted(set(scores["method"])) == ["random", "slic", "watershed_otsu"]
+    assert len(scores[scores.method == "slic"]) == len(first[first.method == "slic"])
+    assert "Earlier commands" in (out / "RUN.md").read_text() and not (out / "stage1.csv").exists()
 
 
 def _scores(profile, seeds, dice):
