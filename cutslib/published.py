@@ -22,7 +22,7 @@ It stays small and text-first: data, checkpoints and embeddings never go in.
 
 ``--summary`` writes ``figures/published/<dataset>/REPRODUCTION.md`` from every profile's ``scores.csv`` there:
 the Dice of each Table 1 row, paper beside every profile (mean ± std over its seeds), and puts the same table
-into the README's "Reproduction" section (between its ``reproduction`` markers).
+into the README's "Reproduction" section (between its ``reproduction:<dataset>`` markers).
 """
 
 from __future__ import annotations
@@ -153,7 +153,11 @@ WINDOWED_PAIRS = (("fast", "paper"), ("fast-window", "paper"), ("fast-bn", "pape
                   ("arxiv2023-fast", "arxiv2023"))
 WINDOWED_ROWS = (SUMMARY_ROWS[0], SUMMARY_ROWS[1], SUMMARY_ROWS[3])
 WINDOWED_TOLERANCE = 0.01
-README_MARKERS = ("<!-- reproduction:start -->", "<!-- reproduction:end -->")
+
+
+def readme_markers(name: str) -> tuple[str, str]:
+    """The README's start and end lines around data set ``name``'s reproduction table."""
+    return f"<!-- reproduction:{name}:start -->", f"<!-- reproduction:{name}:end -->"
 
 
 def summary_table(folder: Path) -> str:
@@ -267,7 +271,8 @@ def windowed_figure(folder: Path) -> list[Path]:
 
 
 def write_summary(name: str, readme: Path | None = cache.PROJECT_ROOT / "README.md") -> Path:
-    """``REPRODUCTION.md`` of data set ``name`` from its records, and the same table in ``readme``'s block."""
+    """``REPRODUCTION.md`` of data set ``name`` from its records, and the same table in ``readme``'s block for
+    ``name`` (between :func:`readme_markers`)."""
     folder = PUBLISHED / name
     table = summary_table(folder)
     out = folder / "REPRODUCTION.md"
@@ -280,9 +285,9 @@ def write_summary(name: str, readme: Path | None = cache.PROJECT_ROOT / "README.
                      + "".join(f"\n![{f.stem}]({f.name})\n" for f in figures))
     if readme is not None and readme.exists():
         text = readme.read_text()
-        start, end = README_MARKERS
+        start, end = readme_markers(name)
         if start not in text or end not in text:
-            raise ValueError(f"{readme} has no {start} ... {end} block for the reproduction table")
+            raise ValueError(f"{readme} has no {start} ... {end} block for {name}'s reproduction table")
         head, rest = text.split(start, 1)
         cache.write_text(readme, head + start + "\n" + table + end + rest.split(end, 1)[1])
     return out

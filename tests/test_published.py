@@ -86,7 +86,8 @@ def _scores(profile, seeds, dice):
 def test_summary_puts_every_profile_beside_the_paper_and_into_the_readme(tmp_path, monkeypatch):
     monkeypatch.setattr(published, "PUBLISHED", tmp_path)
     readme = tmp_path / "README.md"
-    readme.write_text("# x\n<!-- reproduction:start -->\nold table\n<!-- reproduction:end -->\nrest\n")
+    readme.write_text("# x\n<!-- reproduction:retina:start -->\nold table\n<!-- reproduction:retina:end -->\n"
+                      "<!-- reproduction:brain_tumor_cuts:start -->\nother\n<!-- reproduction:brain_tumor_cuts:end -->\nrest\n")
     with pytest.raises(FileNotFoundError, match="no profile records"):
         published.write_summary("retina", readme)
     for profile, dice in (("fast", {1: 0.6, 2: 0.8}), ("arxiv2023", {2021: 0.7})):
@@ -112,9 +113,11 @@ def test_summary_puts_every_profile_beside_the_paper_and_into_the_readme(tmp_pat
     assert "| CUTS + k-means, label-free | - |" in table  # no paper row
     assert "| `fast` | 1, 2 | 200, 200 | 0.00500 ± 0.00100 | 11.0 |" in table
     text = readme.read_text()
-    assert "old table" not in text and row in text and text.endswith("<!-- reproduction:end -->\nrest\n")
+    assert "old table" not in text and row in text  # another data set's block is left alone
+    assert text.endswith("<!-- reproduction:retina:end -->\n<!-- reproduction:brain_tumor_cuts:start -->\nother\n"
+                         "<!-- reproduction:brain_tumor_cuts:end -->\nrest\n")
     readme.write_text("no markers")
-    with pytest.raises(ValueError, match="reproduction:start"):
+    with pytest.raises(ValueError, match="reproduction:retina:start"):
         published.write_summary("retina", readme)
 
 
