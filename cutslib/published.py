@@ -68,6 +68,7 @@ def build(dataset, profile: str, seeds=None, methods=CUTS_ONLY, out: Path | None
     ``out`` (default ``figures/published/<name>/<profile>``); returns that folder."""
     if profile not in train.PROFILES and profile != "baselines":
         raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(train.PROFILES)} or 'baselines'")
+    commit = report.git_commit()  # the code this command runs: the commit when it starts, not when it ends
     seeds = tuple(seeds or train.profile_seeds(profile if profile in train.PROFILES else "paper"))
     dataset = data.load(dataset, progress=progress) if isinstance(dataset, str) else dataset
     name = dataset.name
@@ -89,7 +90,7 @@ def build(dataset, profile: str, seeds=None, methods=CUTS_ONLY, out: Path | None
     scores, runs, earlier = with_earlier_rows(out, scores, runs)
     seeds = tuple(sorted(set(scores["seed"])))
     _, pretty = evaluate.table1(evaluate.summarize(scores))
-    stamp = report.make_stamp(profile, {"dataset": name, "seeds": list(seeds), "methods": list(methods)})
+    stamp = report.make_stamp(profile, {"dataset": name, "seeds": list(seeds), "methods": list(methods)}, commit)
     out.mkdir(parents=True, exist_ok=True)
     cache.write_text(out / "scores.csv", scores.to_csv(index=False))
     cache.write_text(out / "table1.csv", pretty.to_csv(index=False))
@@ -297,7 +298,7 @@ def run_text(name, profile, seeds, runs, minutes, stamp) -> str:
     """RUN.md: how this command made (or added ``seeds`` to) the record; ``runs``: every seed's Stage 1."""
     lines = [f"# How `{name}` / `{profile}` was made", "",
              f"- command: `{' '.join(shlex.quote(a) for a in ['python', '-m', 'cutslib.published', *sys.argv[1:]])}`",
-             f"- commit: {report.git_commit()}; {stamp.text}", f"- machine: {machine()}",
+             f"- commit (when the command started): {stamp.commit}; {stamp.text}", f"- machine: {machine()}",
              f"- seeds run by this command: {list(seeds)}", ""]
     if runs:
         lines[-1:] = [f"- Stage 2: the {runs[-1]['stage2']} path (`CUTS_STAGE2` / "

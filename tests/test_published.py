@@ -13,6 +13,8 @@ def test_record_holds_table_scores_and_run_notes(tmp_path, monkeypatch):
     crops = data.Dataset(name="retina", images=np.ascontiguousarray(retina.images[:4, 40:64, 40:64]),
                          masks=np.ascontiguousarray(retina.masks[:4, 40:64, 40:64]), ids=retina.ids[:4])
     methods = ["cuts_kmeans", "random", "cuts_catch2023_persistent", "cuts_catch2023_best_oracle"]
+    commits = iter(["abc1234", "def5678+dirty"])  # the code changes while the command runs
+    monkeypatch.setattr(published.report, "git_commit", lambda: next(commits))
     out = published.build(crops, "smoke", seeds=[1, 2], methods=methods, out=tmp_path / "rec", progress=False)
     scores = pd.read_csv(out / "scores.csv")
     assert set(scores["seed"]) == {1, 2} and set(scores["method"]) == set(methods)
@@ -26,7 +28,8 @@ def test_record_holds_table_scores_and_run_notes(tmp_path, monkeypatch):
     assert catch["dice paper"] == 0.685  # the 2023 Stage 2 stands beside the paper's persistent row
     assert "the 2023 arXiv Table 1" in (out / "table1.md").read_text()
     run = (out / "RUN.md").read_text()
-    assert "commit:" in run and "| 1 | `train-" in run and "| 2 | `train-" in run and "| cuts_kmeans |" in run
+    assert "commit (when the command started): abc1234;" in run and "commit=abc1234" in run and "def5678" not in run
+    assert "| 1 | `train-" in run and "| 2 | `train-" in run and "| cuts_kmeans |" in run
     assert "the 2023 Stage 2 (`cutslib.catch`" in run  # the rows of the other Stage 2 say which made them
     stage1 = pd.read_csv(out / "stage1.csv")
     assert list(stage1["seed"]) == [1, 2] and (stage1["epochs"] == 1).all() and stage1["val_loss"].gt(0).all()
