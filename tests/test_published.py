@@ -105,7 +105,8 @@ def test_summary_puts_every_profile_beside_the_paper_and_into_the_readme(tmp_pat
         tmp_path / "retina" / "baselines" / "scores.csv", index=False)
     out = published.write_summary("retina", readme)
     table = out.read_text()
-    assert "| slic | 0.567 | 0.600 ± 0.082 |" in table  # the baselines beside the paper, not as a profile column
+    # the baselines beside the paper, not as a profile column
+    assert "| slic | label hint | 0.567 | 0.600 ± 0.082 (3 seeds) |" in table
     row = next(line for line in table.splitlines() if line.startswith("| CUTS + k-means, label hint"))
     # paper 0.673; arxiv2023 first (one seed: no spread printed); fast: mean 0.7, std 0.1 over its two seeds
     assert row == "| CUTS + k-means, label hint | 0.673 | 0.700 | 0.700 ± 0.100 |"
