@@ -5,7 +5,9 @@ that are already cached (or that it computes, resumably, under ``CUTS_RESULTS_DI
 
 - ``table1.md`` and ``table1.csv``: Table 1 with ours as mean ± std over the seeds beside the paper's value and
   the difference (the paper column is the 2023 arXiv Table 1, made with the 2023 training);
-- ``scores.csv``: the tidy per-image scores behind it;
+- ``scores.csv``: the per-image scores behind it, one row per seed, method, protocol and image, one column per
+  metric (5 significant digits; :func:`read_scores` gives them back in the tidy form of
+  :func:`cutslib.evaluate.evaluate_dataset`);
 - ``RUN.md``: the command, commit, machine, settings hashes and the wall time of each stage;
 - ``stage1.csv``: each seed's training run (cache folder, epochs, best epoch and validation loss, minutes,
   Stage-2 path).
@@ -85,14 +87,13 @@ def build(dataset, profile: str, seeds=None, methods=CUTS_ONLY, out: Path | None
     scores = pd.concat(tables, ignore_index=True)
     if profile == "baselines":
         scores["profile"] = "-"  # the baselines use no Stage-1 profile
-    scores["value"] = [float(f"{v:.5g}") for v in scores["value"]]  # 5 significant digits keep the file small
     ran = seeds
     scores, runs, earlier = with_earlier_rows(out, scores, runs)
     seeds = tuple(sorted(set(scores["seed"])))
     _, pretty = evaluate.table1(evaluate.summarize(scores))
     stamp = report.make_stamp(profile, {"dataset": name, "seeds": list(seeds), "methods": list(methods)}, commit)
     out.mkdir(parents=True, exist_ok=True)
-    cache.write_text(out / "scores.csv", scores.to_csv(index=False))
+    write_scores(out / "scores.csv", scores)
     cache.write_text(out / "table1.csv", pretty.to_csv(index=False))
     path = "" if profile == "baselines" else f", Stage 2 {stage2}"
     cache.write_text(out / "table1.md", f"# {name}: Table 1, profile `{profile}`, seeds {list(seeds)}{path}\n\n"
@@ -111,7 +112,7 @@ def with_earlier_rows(out: Path, scores: pd.DataFrame, runs: list[dict]):
     were trained with other settings or segmented by another Stage-2 path."""
     if not (out / "scores.csv").exists():
         return scores, runs, ""
-    old = pd.read_csv(out / "scores.csv")
+    old = read_scores(out / "scores.csv", scores["dataset"].iloc[0], scores["profile"].iloc[0])
     remade = set(zip(scores["seed"], scores["method"]))
     old = old[[(s, m) not in remade for s, m in zip(old["seed"], old["method"])]]
     if old.empty:
@@ -132,6 +133,45 @@ def with_earlier_rows(out: Path, scores: pd.DataFrame, runs: list[dict]):
     notes = (out / "RUN.md").read_text() if (out / "RUN.md").exists() else ""
     earlier = "\n## Earlier commands that made this record\n\n" + notes.replace("\n#", "\n###").lstrip("# ")
     return scores, runs, earlier
+
+
+#: The columns that name one row of ``scores.csv``; every other column is a metric.
+SCORE_KEYS = ("seed", "method", "protocol", "image_id")
+
+
+def write_scores(path: Path, scores: pd.DataFrame) -> None:
+    """Write tidy ``scores`` (one row per metric value) to ``path`` in the record's wide form: one row per
+    :data:`SCORE_KEYS`, one column per metric, values to 5 significant digits. The data set and profile are
+    left out: they are the record's folder names (:func:`read_scores` puts them back)."""
+    if scores.duplicated([*SCORE_KEYS, "metric"]).any():
+        raise ValueError(f"scores for {path} hold two values for one seed, method, protocol, image and metric")
+    tidy = scores.assign(value=[float(f"{v:.5g}") for v in scores["value"]])  # keeps the file small
+    wide = tidy.pivot(index=list(SCORE_KEYS), columns="metric", values="value").reset_index()
+    rows = tidy[list(SCORE_KEYS)].drop_duplicates()  # the rows in the order they came, as the tables show them
+    metrics = list(dict.fromkeys(tidy["metric"]))
+    cache.write_text(path, rows.merge(wide, on=list(SCORE_KEYS), how="left")[[*SCORE_KEYS, *metrics]]
+                     .to_csv(index=False))
+
+
+def read_scores(path: Path, dataset: str | None = None, profile: str | None = None) -> pd.DataFrame:
+    """The tidy scores of a record's ``scores.csv`` (columns dataset, profile, seed, method, protocol, image_id,
+    metric, value); ``dataset`` and ``profile`` default to the folder names ``<dataset>/<profile>/scores.csv``
+    (the profile of ``baselines`` is '-'). An empty cell is a metric not computed for that row."""
+    path = Path(path)
+    wide = pd.read_csv(path, dtype={"image_id": str})
+    metrics = wide.columns.drop(list(SCORE_KEYS), errors="ignore")
+    numeric = all(pd.api.types.is_numeric_dtype(wide[m]) for m in metrics)
+    if not set(SCORE_KEYS) <= set(wide.columns) or metrics.empty or not numeric or "value" in metrics:
+        raise ValueError(f"{path} is not a record's scores table (columns {list(wide.columns)}; it needs "
+                         f"{list(SCORE_KEYS)} and one column per metric)")
+    if profile is None:
+        profile = "-" if path.parent.name == "baselines" else path.parent.name
+    tidy = (wide.rename_axis("row").reset_index()  # row by row, each row's metrics in the file's column order
+            .melt(id_vars=["row", *SCORE_KEYS], var_name="metric", value_name="value")
+            .sort_values("row", kind="stable").dropna(subset=["value"]).drop(columns="row").reset_index(drop=True))
+    tidy.insert(0, "profile", profile)
+    tidy.insert(0, "dataset", dataset or path.parent.parent.name)
+    return tidy
 
 
 #: The rows of the reproduction summary: (method, protocol, what the row is).
@@ -170,7 +210,7 @@ def summary_table(folder: Path) -> str:
     order = [p for p in SUMMARY_PROFILES if p in found] + sorted(set(found) - set(SUMMARY_PROFILES))
     summary = {}
     for profile in order:
-        table = evaluate.summarize(pd.read_csv(found[profile]))
+        table = evaluate.summarize(read_scores(found[profile]))
         summary[profile] = table[table["metric"] == "dice"].set_index(["method", "protocol"])
     counts = {p: int(summary[p]["n_seeds"].max()) for p in order}
     heads = [f"`{p}` ({plural(counts[p], 'seed')})" for p in order]
@@ -191,7 +231,7 @@ def summary_table(folder: Path) -> str:
         lines.append(f"| {label} | {value} | " + " | ".join(cells) + " |")
     lines += windowed_check(summary)
     if (Path(folder) / "baselines" / "scores.csv").exists():  # the other methods: label hint; the UNet: held out
-        table = evaluate.summarize(pd.read_csv(Path(folder) / "baselines" / "scores.csv"))
+        table = evaluate.summarize(read_scores(Path(folder) / "baselines" / "scores.csv"))
         table = table[(table["metric"] == "dice") & table["protocol"].isin(["label_hint", "direct"])
                       & (table["n_seeds"] > 0)]
         lines += ["", "| Baselines, Dice | protocol | paper | ours (mean ± std over seeds) |", "|---|---|---|---|"]
@@ -249,7 +289,7 @@ def windowed_figure(folder: Path) -> list[Path]:
         files = [Path(folder) / p / "scores.csv" for p in (windowed, dense)]
         if not all(f.exists() for f in files):
             continue
-        scores = [pd.read_csv(f).query("metric == 'dice'") for f in files]
+        scores = [read_scores(f).query("metric == 'dice'") for f in files]
         seeds = [s["seed"].nunique() for s in scores]
         per_image = [s.groupby(["method", "protocol", "image_id"])["value"].mean() for s in scores]
         fig, axes = plt.subplots(1, len(WINDOWED_ROWS), figsize=(3.1 * len(WINDOWED_ROWS), 3.4), layout="constrained")

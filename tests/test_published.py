@@ -16,11 +16,16 @@ def test_record_holds_table_scores_and_run_notes(tmp_path, monkeypatch):
     commits = iter(["abc1234", "def5678+dirty"])  # the code changes while the command runs
     monkeypatch.setattr(published.report, "git_commit", lambda: next(commits))
     out = published.build(crops, "smoke", seeds=[1, 2], methods=methods, out=tmp_path / "rec", progress=False)
-    scores = pd.read_csv(out / "scores.csv")
+    wide = pd.read_csv(out / "scores.csv")  # one row per seed, method, protocol and image; a column per metric
+    assert list(wide.columns[:4]) == ["seed", "method", "protocol", "image_id"] and "dataset" not in wide
+    assert {"dice", "hausdorff", "ssim", "ergas", "rmse"} <= set(wide.columns[4:])
+    assert not wide.duplicated(["seed", "method", "protocol", "image_id"]).any()
+    scores = published.read_scores(out / "scores.csv", "retina", "smoke")
+    assert len(scores) == wide.iloc[:, 4:].notna().sum().sum()
     assert set(scores["seed"]) == {1, 2} and set(scores["method"]) == set(methods)
     assert set(scores.query("method == 'cuts_catch2023_best_oracle'")["protocol"]) == {"oracle"}
     assert set(scores["image_id"].astype(str)) == set(crops.ids) and scores["value"].notna().all()
-    assert set(scores["profile"]) == {"smoke"}
+    assert set(scores["profile"]) == {"smoke"} and set(scores["dataset"]) == {"retina"}
     table = pd.read_csv(out / "table1.csv")
     hint = table[(table.method == "cuts_kmeans") & (table.protocol == "label_hint")].iloc[0]
     assert hint["profile"] == "smoke" and hint["dice paper"] == 0.673 and " ± " in hint["dice"]
@@ -43,9 +48,10 @@ def test_record_grows_by_seeds_and_refuses_another_stage2_path(tmp_path, monkeyp
     build = lambda seed: published.build(crops, "smoke", seeds=[seed], methods=["cuts_kmeans"],
                                          out=tmp_path / "rec", progress=False)
     monkeypatch.setenv("CUTS_STAGE2", "fast")
-    first = pd.read_csv(build(1) / "scores.csv")
+    read = lambda folder: published.read_scores(folder / "scores.csv", "retina", "smoke")
+    first = read(build(1))
     out = build(2)  # another session adds seed 2
-    scores, stage1 = pd.read_csv(out / "scores.csv"), pd.read_csv(out / "stage1.csv")
+    scores, stage1 = read(out), pd.read_csv(out / "stage1.csv")
     assert set(scores["seed"]) == {1, 2} and list(stage1["seed"]) == [1, 2] and set(stage1["stage2"]) == {"fast"}
     pd.testing.assert_frame_equal(scores[scores.seed == 1].reset_index(drop=True), first)
     assert "seeds [1, 2]" in (out / "table1.md").read_text()
@@ -54,9 +60,9 @@ def test_record_grows_by_seeds_and_refuses_another_stage2_path(tmp_path, monkeyp
     run = (out / "RUN.md").read_text()
     assert "seeds run by this command: [2]" in run and "Earlier commands" in run and "seeds run by this command: [1]" in run
     assert "| 1 | `train-" in run and "| 2 | `train-" in run
-    assert len(pd.read_csv(build(2) / "scores.csv")) == len(scores)  # rerunning a seed replaces its rows
-    more = pd.read_csv(published.build(crops, "smoke", seeds=[2], methods=["random"], out=tmp_path / "rec",
-                                       progress=False) / "scores.csv")  # another method of seed 2 joins the record
+    assert len(read(build(2))) == len(scores)  # rerunning a seed replaces its rows
+    more = read(published.build(crops, "smoke", seeds=[2], methods=["random"], out=tmp_path / "rec",
+                                progress=False))  # another method of seed 2 joins the record
     assert set(zip(more["seed"], more["method"])) == {(1, "cuts_kmeans"), (2, "cuts_kmeans"), (2, "random")}
     pd.testing.assert_frame_equal(more[more.method == "cuts_kmeans"].reset_index(drop=True), scores)
     monkeypatch.setenv("CUTS_STAGE2", "exact")
@@ -86,6 +92,25 @@ def _scores(profile, seeds, dice):
                               image_id=i, metric="dice", value=dice[s]) for s in seeds for i in ("a", "b")])
 
 
+def test_scores_file_round_trips_and_refuses_what_it_cannot_hold(tmp_path):
+    tidy = pd.concat([_scores("fast", {2: 0.123456789, 1: 0.5}, {2: 0.123456789, 1: 0.5}),
+                      _scores("fast", {1: 7.0}, {1: 7.0}).assign(metric="hausdorff")], ignore_index=True)
+    path = tmp_path / "retina" / "fast" / "scores.csv"
+    path.parent.mkdir(parents=True)
+    published.write_scores(path, tidy)
+    assert path.read_text().splitlines()[:2] == ["seed,method,protocol,image_id,dice,hausdorff",
+                                                 "2,cuts_kmeans,label_hint,a,0.12346,"]  # order kept, 5 digits
+    back = published.read_scores(path)  # data set and profile from the folder names; the missing cell is no row
+    expected = tidy.assign(value=tidy["value"].round(5)).sort_values(["seed", "image_id"], kind="stable")
+    pd.testing.assert_frame_equal(back.sort_values(["seed", "image_id"], kind="stable").reset_index(drop=True),
+                                  expected.reset_index(drop=True))
+    with pytest.raises(ValueError, match="two values"):
+        published.write_scores(path, pd.concat([tidy, tidy.iloc[:1]]))
+    tidy.to_csv(path, index=False)  # a file in another form (here the tidy one) is refused, not misread
+    with pytest.raises(ValueError, match="not a record's scores table"):
+        published.read_scores(path)
+
+
 def test_summary_puts_every_profile_beside_the_paper_and_into_the_readme(tmp_path, monkeypatch):
     monkeypatch.setattr(published, "PUBLISHED", tmp_path)
     readme = tmp_path / "README.md"
@@ -95,14 +120,15 @@ def test_summary_puts_every_profile_beside_the_paper_and_into_the_readme(tmp_pat
         published.write_summary("retina", readme)
     for profile, dice in (("fast", {1: 0.6, 2: 0.8}), ("arxiv2023", {2021: 0.7})):
         (tmp_path / "retina" / profile).mkdir(parents=True)
-        _scores(profile, dice, dice).to_csv(tmp_path / "retina" / profile / "scores.csv", index=False)
+        published.write_scores(tmp_path / "retina" / profile / "scores.csv", _scores(profile, dice, dice))
     catch = _scores("fast", {2: 0.9}, {2: 0.9}).replace("cuts_kmeans", "cuts_catch2023_persistent")
-    catch.to_csv(tmp_path / "retina" / "fast" / "scores.csv", mode="a", header=False, index=False)
+    fast = published.read_scores(tmp_path / "retina" / "fast" / "scores.csv")
+    published.write_scores(tmp_path / "retina" / "fast" / "scores.csv", pd.concat([fast, catch]))
     pd.DataFrame(dict(seed=[1, 2], epochs=[200, 200], val_loss=[0.006, 0.004], minutes=[10.0, 12.0],
                       profile="fast")).to_csv(tmp_path / "retina" / "fast" / "stage1.csv", index=False)
     (tmp_path / "retina" / "baselines").mkdir()
-    _scores("-", {1: 0.5, 2: 0.6, 3: 0.7}, {1: 0.5, 2: 0.6, 3: 0.7}).replace("cuts_kmeans", "slic").to_csv(
-        tmp_path / "retina" / "baselines" / "scores.csv", index=False)
+    published.write_scores(tmp_path / "retina" / "baselines" / "scores.csv", _scores(
+        "-", {1: 0.5, 2: 0.6, 3: 0.7}, {1: 0.5, 2: 0.6, 3: 0.7}).replace("cuts_kmeans", "slic"))
     out = published.write_summary("retina", readme)
     table = out.read_text()
     # the baselines beside the paper, not as a profile column
@@ -132,23 +158,23 @@ def test_summary_checks_the_windowed_profile_against_the_dense_seeds_spread(tmp_
                ("arxiv2023", {2021: 0.66}), ("arxiv2023-fast", {2021: 0.60}))
     for profile, dice in records:
         (tmp_path / "retina" / profile).mkdir(parents=True)
-        _scores(profile, dice, dice).to_csv(tmp_path / "retina" / profile / "scores.csv", index=False)
+        published.write_scores(tmp_path / "retina" / profile / "scores.csv", _scores(profile, dice, dice))
     table = published.summary_table(tmp_path / "retina")
     # dense std 0.016 > 0.01, so the tolerance is 0.01; fast is 0.710 against 0.700
     assert "| CUTS + k-means, label hint | +0.010 | 0.010 | yes |" in table
     assert "| CUTS + k-means, label hint | -0.060 | - | needs 2+ `arxiv2023` seeds |" in table
     fast = _scores("fast", {1: 0.70, 2: 0.71, 3: 0.72}, {1: 0.70, 2: 0.71, 3: 0.723})
-    fast.to_csv(tmp_path / "retina" / "fast" / "scores.csv", index=False)
+    published.write_scores(tmp_path / "retina" / "fast" / "scores.csv", fast)
     table = published.summary_table(tmp_path / "retina")
     assert "| CUTS + k-means, label hint | +0.011 | 0.010 | **no**, higher |" in table
-    _scores("fast", {1: 0.68, 2: 0.69, 3: 0.703}, {1: 0.68, 2: 0.69, 3: 0.703}).to_csv(
-        tmp_path / "retina" / "fast" / "scores.csv", index=False)
+    published.write_scores(tmp_path / "retina" / "fast" / "scores.csv",
+                           _scores("fast", {1: 0.68, 2: 0.69, 3: 0.703}, {1: 0.68, 2: 0.69, 3: 0.703}))
     assert "| CUTS + k-means, label hint | -0.009 | 0.010 | yes |" in published.summary_table(tmp_path / "retina")
-    _scores("fast", {1: 0.68, 2: 0.69, 3: 0.697}, {1: 0.68, 2: 0.69, 3: 0.697}).to_csv(
-        tmp_path / "retina" / "fast" / "scores.csv", index=False)
+    published.write_scores(tmp_path / "retina" / "fast" / "scores.csv",
+                           _scores("fast", {1: 0.68, 2: 0.69, 3: 0.697}, {1: 0.68, 2: 0.69, 3: 0.697}))
     table = published.summary_table(tmp_path / "retina")
     assert "| CUTS + k-means, label hint | -0.011 | 0.010 | **no**, lower |" in table
-    fast.to_csv(tmp_path / "retina" / "fast" / "scores.csv", index=False)
+    published.write_scores(tmp_path / "retina" / "fast" / "scores.csv", fast)
     # the same comparison per image, as a picture beside REPRODUCTION.md (rows not run say so)
     paths = published.windowed_figure(tmp_path / "retina")
     assert [p.name for p in paths] == ["fast_vs_paper.png", "arxiv2023-fast_vs_arxiv2023.png"]
