@@ -45,7 +45,7 @@ def spectral_kmeans(latents, n_clusters: int = 10, seed: int = 0, exact: bool = 
     if N_PCA < min(x.shape):
         distinct = weighted_pca(distinct, N_PCA, weights)
     potential = phate_potential(distinct, knn=KNN, n_landmark=N_LANDMARK if len(distinct) > N_LANDMARK else None,
-                                t=T, seed=seed, weights=weights, rows_of=inverse)
+                                t=T, seed=seed, weights=weights)
     reduced = weighted_pca(potential, potential.shape[1], weights, variance=KMEANS_VARIANCE)
     kmeans = KMeans(min(n_clusters, len(distinct)), n_init=10, random_state=seed)
     with threadpool_limits(1, user_api="openmp"):  # its per-thread sums would make labels depend on cores

@@ -390,7 +390,7 @@ def condense(latents, knn: int = KNN, seed: int = 0, progress: bool = False, exa
         first, inverse, counts = unique_rows(x)
         if len(first) <= MAX_POINTS:
             weights = counts.astype(np.float64)
-            points = diffusion_potential(x[first], knn=knn, seed=seed, weights=weights, rows_of=inverse)
+            points = diffusion_potential(x[first], knn=knn, seed=seed, weights=weights)
             cond = condense_points(points, progress=progress, weights=weights)
             if len(first) < len(x):
                 cond.point_of, cond.point_ids = inverse, first

@@ -187,7 +187,7 @@ def evaluate_method(dataset, method: str, seed: int, config="quick", progress: b
     if method in CUTS_METHODS:
         from cutslib import segment
 
-        settings["segment_version"] = segment.path_version(segment.stage2_exact())
+        settings["segment_version"] = segment.VERSION
         settings["stage2"] = "exact" if segment.stage2_exact() else "fast"
     elif method in CATCH_METHODS:
         from cutslib import segment

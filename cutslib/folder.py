@@ -25,7 +25,7 @@ import numpy as np
 
 from cutslib import cache, outputs
 from cutslib.data import SIZE, load_folder, n_first
-from cutslib.segment import KEYS, file_name, path_version, segment_image, stage2_exact
+from cutslib.segment import KEYS, VERSION, file_name, segment_image, stage2_exact
 
 log = logging.getLogger(__name__)
 #: Stage-1 profile used when no checkpoint is given.
@@ -76,7 +76,7 @@ def folder_settings(dataset, encoder: dict, seed: int, size: int) -> dict:
 
     frames = {i: list(vars(f).values()) for i, f in dataset.frames.items()}
     return {"images_sha256": cache.images_digest(dataset), "frames": frames, "encoder": encoder, "seed": seed,
-            "size": size, "knn": KNN, "segment_version": path_version(stage2_exact()), "folder_version": FOLDER_VERSION,
+            "size": size, "knn": KNN, "segment_version": VERSION, "folder_version": FOLDER_VERSION,
             "stage2": "exact" if stage2_exact() else "fast"}
 
 

@@ -23,9 +23,7 @@ The fast path differs in these steps, each validated against the exact path's ow
   potential columns of repeated points are scaled by sqrt(multiplicity)). An MRI slice's black background
   (thousands of identical rows) otherwise makes the kernel dense: minutes and ~10 GB per slice;
 - the landmarks are the reference's (sklearn's seeded randomized SVD of the normalised kernel and its
-  2000-cluster MiniBatchKMeans, call for call). With repeated rows, both run over every copy in the
-  reference's point order (the sparse products on the distinct rows), so they make the reference's own
-  draws (landmarks ARI 0.99 against the exact path's on an MRI slice) rather than another one.
+  2000-cluster MiniBatchKMeans, call for call), on the distinct rows with their multiplicities as weights.
   Cheaper landmarks were tried and measured against the exact path's seed-to-seed spread (README, "Stage 2
   speed"): random landmarks (graphtools' ``random_landmarking``) and a 2-iteration SVD with a randomly
   initialised 10-epoch k-means both move the partitions as much as another seed does, and fall short of the
@@ -34,9 +32,7 @@ The fast path differs in these steps, each validated against the exact path's ow
   they cost most of the fast path's time (1.4x less CPU than exact in all);
 - the first PCA: an exact eigendecomposition of the (weighted) D x D covariance instead of an SVD;
 - the kNN search: an exact kd-tree search (float64 distances without the cancellation of the reference's
-  |x|^2 - 2 x.y + |y|^2, so the kernel equals graphtools' to ~1e-11, not bit for bit). Between the copies
-  of a row with more copies than knn (an MRI background), the reference's kernel divides round-off by
-  round-off (any value in (0, 1], or below the threshold and dropped); ours takes the limit, 1;
+  |x|^2 - 2 x.y + |y|^2, so the kernel equals graphtools' to ~1e-11, not bit for bit);
 - float32 for the landmark operator, its power and t;
 - the final PCA: randomized SVD with FAST_POWER_ITER power iterations instead of 7 (the <= 25 components
   kept are well separated, and 10 oversamples make them converge fast).
@@ -95,15 +91,13 @@ def check_points(points, name="points", min_points=3) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------- entry points
-def diffusion_potential(latents, knn: int = KNN, seed: int = 0, exact: bool = False, weights=None,
-                        rows_of=None) -> np.ndarray:
+def diffusion_potential(latents, knn: int = KNN, seed: int = 0, exact: bool = False, weights=None) -> np.ndarray:
     """The (N, d) points that condensation runs on, as Multiscale PHATE computes them.
 
     PCA to min(N, D, 100) components; the PHATE potential (knn, decay 40, 2000 landmarks, gamma 1, t at
     the Von Neumann entropy knee); PCA to <= 25 components keeping those above 1% of explained variance.
     ``exact=True``: the reference's arithmetic (see the module doc). Otherwise the fast path, where
-    ``weights`` may give each row's multiplicity (rows stand for that many identical points), and
-    ``rows_of`` the row of each of those points, in their order (see :func:`spectral_landmarks`).
+    ``weights`` may give each row's multiplicity (rows stand for that many identical points).
     """
     x = check_points(latents, "latents")
     n, d = x.shape
@@ -117,12 +111,12 @@ def diffusion_potential(latents, knn: int = KNN, seed: int = 0, exact: bool = Fa
         return top_components(transitions, potential, seed=seed)
     w = check_weights(weights, n)
     pcs = weighted_pca(x, N_PCA, w)
-    transitions, potential = fast_potential(pcs, w, knn=knn, n_landmark=N_LANDMARK, seed=seed, rows_of=rows_of)
+    transitions, potential = fast_potential(pcs, w, knn=knn, n_landmark=N_LANDMARK, seed=seed)
     return fast_top_components(transitions, potential, w, seed=seed)
 
 
 def phate_potential(data, knn=KNN, decay=DECAY, n_landmark=None, t="auto", seed=0, exact=False,
-                    weights=None, rows_of=None) -> np.ndarray:
+                    weights=None) -> np.ndarray:
     """PHATE's (N, L) diffusion potential -log(P^t + 1e-7) (gamma 1), interpolated to every point.
 
     Fast path: with ``weights`` (row multiplicities) and no landmarks, column j is scaled by
@@ -134,7 +128,7 @@ def phate_potential(data, knn=KNN, decay=DECAY, n_landmark=None, t="auto", seed=
     else:
         data = check_points(data, "data")
         transitions, potential = fast_potential(data, check_weights(weights, len(data)), knn, decay, n_landmark,
-                                                t, seed, rows_of)
+                                                t, seed)
     return potential if transitions is None else transitions @ potential
 
 
@@ -157,10 +151,9 @@ def landmark_potential(data, knn=KNN, decay=DECAY, n_landmark=None, t="auto", se
     return transitions, -np.log(np.linalg.matrix_power(diff_op, t) + 1e-7)
 
 
-def fast_potential(data, weights, knn=KNN, decay=DECAY, n_landmark=None, t="auto", seed=0, rows_of=None):
+def fast_potential(data, weights, knn=KNN, decay=DECAY, n_landmark=None, t="auto", seed=0):
     """The fast path's potential in factored form (see :func:`landmark_potential`), on rows that stand for
-    ``weights`` identical points each (``rows_of``: see :func:`spectral_landmarks`): the reference's
-    landmarks, float32 operator, power and t."""
+    ``weights`` identical points each: the reference's landmarks, float32 operator, power and t."""
     n = len(data)
     kernel = weighted_kernel(data, weights, knn=knn, decay=decay)
     by_weight = sparse.diags(weights)
@@ -169,7 +162,7 @@ def fast_potential(data, weights, knn=KNN, decay=DECAY, n_landmark=None, t="auto
         diff_op = normalize(kernel @ by_weight, "l1", axis=1).toarray().astype(np.float32)
         transitions = None
     else:
-        landmark = spectral_landmarks(kernel, n_landmark, seed, weights, rows_of)
+        landmark = spectral_landmarks(kernel, n_landmark, seed, weights)
         member = sparse.csr_matrix((weights, (landmark, np.arange(n))))
         to_data = (member @ kernel).tocsr()  # (L, n) kernel summed over each landmark's members (copies too)
         transitions = normalize(to_data.T.tocsr(), "l1", axis=1)
@@ -324,17 +317,11 @@ def unique_rows(x):
     return first[order], rank[inverse.ravel()], counts[order]
 
 
-def spectral_landmarks(kernel, n_landmark, seed=0, weights=None, rows_of=None) -> np.ndarray:
+def spectral_landmarks(kernel, n_landmark, seed=0, weights=None) -> np.ndarray:
     """graphtools' landmarks: (N,) landmark of each row, numbered 0..L-1; sklearn's seeded MiniBatchKMeans
     (n_landmark clusters, its call for call) of the diffusion operator applied to :func:`spectral_embedding`.
-
     With ``weights`` (row multiplicities), the same on all the copies: each copy's singular-vector entry is
-    its row's divided by sqrt(multiplicity), and the k-means weighs each row by its multiplicity. With
-    ``rows_of`` too (the row of every copy, in the order of the reference's points), the reference's own
-    draws: its randomized SVD and k-means run over every copy in that order (the sparse products on the
-    distinct rows), so repeated rows get the landmarks the reference gives them, not another draw."""
-    if rows_of is not None and len(rows_of) > kernel.shape[0]:
-        return copies_landmarks(kernel, n_landmark, seed, weights, np.asarray(rows_of))
+    its row's divided by sqrt(multiplicity), and the k-means weighs each row by its multiplicity."""
     if weights is None:
         points = RowBlocks(normalize(kernel, "l1", axis=1)) @ spectral_embedding(kernel, seed).T
     else:
@@ -342,30 +329,6 @@ def spectral_landmarks(kernel, n_landmark, seed=0, weights=None, rows_of=None) -
         points = RowBlocks(normalize(kernel @ sparse.diags(weights), "l1", axis=1).tocsr()) @ vectors
     kmeans = MiniBatchKMeans(n_landmark, init_size=3 * n_landmark, n_init=1, batch_size=10000, random_state=seed)
     return np.unique(kmeans.fit_predict(points, sample_weight=weights), return_inverse=True)[1].ravel()
-
-
-def copies_landmarks(kernel, n_landmark, seed, weights, rows_of) -> np.ndarray:
-    """:func:`spectral_landmarks` over every copy: ``rows_of`` (N,) is the row of each copy, ``weights`` the
-    copies of each row. Identical points get identical coordinates, so each row takes its copies' landmark."""
-    n, total = kernel.shape[0], len(rows_of)
-    if not np.array_equal(np.bincount(rows_of, minlength=n), weights):
-        raise ValueError("rows_of must name each row as many times as its weight")
-    expand = sparse.csr_matrix((np.ones(total), (np.arange(total), rows_of)), shape=(total, n))
-    gather = expand.T.tocsr()  # sums the copies of each row
-    scale = sparse.diags(np.sqrt(1 / (kernel @ weights)))  # degrees over all the copies
-    affinity = RowBlocks(scale @ kernel @ scale)
-
-    def matmat(q):  # the (N, N) symmetric normalised kernel of all the copies, times q
-        return expand @ (affinity @ (gather @ q))
-
-    u, _, vt = randomized_svd(matmat, matmat, (total, total), N_SVD, seed)
-    vectors = svd_flip(u, vt)[1][:N_SVD].T  # (N, N_SVD), equal rows for the copies of a row
-    first = np.unique(rows_of, return_index=True)[1]
-    operator = RowBlocks(normalize(kernel @ sparse.diags(weights), "l1", axis=1).tocsr())
-    points = expand @ (operator @ vectors[first])
-    kmeans = MiniBatchKMeans(n_landmark, init_size=3 * n_landmark, n_init=1, batch_size=10000, random_state=seed)
-    labels = kmeans.fit_predict(points)
-    return np.unique(labels[first], return_inverse=True)[1].ravel()
 
 
 def spectral_embedding(kernel, seed=0, n_components=N_SVD, weights=None) -> np.ndarray:

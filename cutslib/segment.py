@@ -39,7 +39,6 @@ from cutslib.condensation import KNN, condense, persistent_structures
 from cutslib.potential import cpu_threads, limit_threads
 
 VERSION = 6  # bump when the outputs change, so old caches are not reused (6: the fast path's spectral landmarks)
-FAST_VERSION = 7  # the fast path's outputs alone (7: repeated rows get the reference's own landmark draws)
 #: The Stage-2 path of data-set runs when neither ``exact=`` nor ``$CUTS_STAGE2`` ("fast" or "exact") says.
 DEFAULT_PATH = "exact"
 LARGE = 128 * 128  # images with more pixels than this get a progress bar of their own
@@ -223,13 +222,8 @@ def segment_settings(embeddings_folder: str, seed: int, exact: bool, stage2: str
     the 2023 Stage 2 has no exact or fast path."""
     if check_stage2(stage2) == "catch2023":
         return {"embeddings": str(embeddings_folder), "seed": seed, "stage2": stage2, "version": CATCH_VERSION}
-    return {"embeddings": str(embeddings_folder), "knn": KNN, "seed": seed, "version": path_version(exact),
+    return {"embeddings": str(embeddings_folder), "knn": KNN, "seed": seed, "version": VERSION,
             "path": "exact" if exact else "fast"}
-
-
-def path_version(exact: bool) -> int:
-    """The output version of the exact or the fast path (a change to one leaves the other's caches valid)."""
-    return VERSION if exact else FAST_VERSION
 
 
 def load_segmentation(folder, image_id: str, keys=KEYS) -> dict:

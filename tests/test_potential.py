@@ -121,26 +121,6 @@ def test_fast_landmarks_are_the_exact_paths(pcs):
     assert exact.max() >= 250 and adjusted_rand_score(exact, fast) > 0.99
 
 
-def test_fast_landmarks_over_copies_are_the_exact_paths_draws(pcs):
-    """Repeated rows, the copies scattered in the reference's point order: with that order, the fast path's
-    landmarks are the reference's clusters of all the points (its own SVD and k-means draws); without it,
-    weighted rows make another draw."""
-    from sklearn.metrics import adjusted_rand_score
-
-    rng = np.random.default_rng(3)
-    copies = rng.integers(1, 4, size=1000)
-    rows = pcs[:1000]
-    rows_of = rng.permutation(np.repeat(np.arange(1000), copies))  # the points: row rows_of[i] at i
-    exact = P.spectral_landmarks(P.alpha_decay_kernel(rows[rows_of]), 300, seed=5)
-    kernel, weights = P.weighted_kernel(rows, copies.astype(float)), copies.astype(float)
-    fast = P.spectral_landmarks(kernel, 300, seed=5, weights=weights, rows_of=rows_of)
-    other = P.spectral_landmarks(kernel, 300, seed=5, weights=weights)
-    assert len(fast) == 1000 and exact.max() >= 250
-    assert adjusted_rand_score(exact, fast[rows_of]) > 0.99 > adjusted_rand_score(exact, other[rows_of])
-    with pytest.raises(ValueError, match="as many times as its weight"):
-        P.spectral_landmarks(kernel, 300, seed=5, weights=weights + 1, rows_of=rows_of)
-
-
 def test_weighted_pca_is_the_pca_of_the_copies(pcs):
     copies = np.random.default_rng(1).integers(1, 5, size=300)
     rows = pcs[:300, :20]
