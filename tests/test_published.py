@@ -179,3 +179,21 @@ def test_summary_checks_the_windowed_profile_against_the_dense_seeds_spread(tmp_
     paths = published.windowed_figure(tmp_path / "retina")
     assert [p.name for p in paths] == ["fast_vs_paper.png", "arxiv2023-fast_vs_arxiv2023.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
+
+
+def test_committed_records_read_back_and_match_their_summaries():
+    """Every committed record reads back, and REPRODUCTION.md and the README's block were built from the records
+    as they are now (a record changed without ``--summary`` fails here)."""
+    readme = (published.cache.PROJECT_ROOT / "README.md").read_text()
+    folders = sorted({p.parent.parent for p in published.PUBLISHED.glob("*/*/scores.csv")})
+    assert folders, "no committed records"
+    for folder in folders:
+        for path in folder.glob("*/scores.csv"):
+            scores = published.read_scores(path)
+            assert len(scores) and set(scores["dataset"]) == {folder.name} and scores["value"].notna().all()
+        if not any(p.parent.name != "baselines" for p in folder.glob("*/scores.csv")):
+            continue  # baselines alone: no summary yet
+        table = published.summary_table(folder)
+        assert table in (folder / "REPRODUCTION.md").read_text(), f"{folder.name}: rerun --summary"
+        start, end = published.readme_markers(folder.name)
+        assert readme.split(start)[1].split(end)[0].strip() == table.strip(), f"{folder.name}: README block"
