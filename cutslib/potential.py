@@ -32,7 +32,9 @@ The fast path differs in these steps, each validated against the exact path's ow
   they cost most of the fast path's time (1.4x less CPU than exact in all);
 - the first PCA: an exact eigendecomposition of the (weighted) D x D covariance instead of an SVD;
 - the kNN search: an exact kd-tree search (float64 distances without the cancellation of the reference's
-  |x|^2 - 2 x.y + |y|^2, so the kernel equals graphtools' to ~1e-11, not bit for bit);
+  |x|^2 - 2 x.y + |y|^2, so the kernel equals graphtools' to ~1e-11, not bit for bit). Between the copies
+  of a row with more copies than knn (an MRI background), the reference's kernel divides round-off by
+  round-off (any value in (0, 1], or below the threshold and dropped); ours takes the limit, 1;
 - float32 for the landmark operator, its power and t;
 - the final PCA: randomized SVD with FAST_POWER_ITER power iterations instead of 7 (the <= 25 components
   kept are well separated, and 10 oversamples make them converge fast).
