@@ -234,6 +234,7 @@ def summary_table(folder: Path) -> str:
         table = evaluate.summarize(read_scores(Path(folder) / "baselines" / "scores.csv"))
         table = table[(table["metric"] == "dice") & table["protocol"].isin(["label_hint", "direct"])
                       & (table["n_seeds"] > 0)]
+        table = table.sort_values("method", key=lambda m: m.map({b: i for i, b in enumerate(BASELINES)}), kind="stable")
         lines += ["", "| Baselines, Dice | protocol | paper | ours (mean ± std over seeds) |", "|---|---|---|---|"]
         lines += [f"| {row.method} | {'held-out test images' if row.protocol == 'direct' else 'label hint'} | "
                   + ("-" if pd.isna(row.paper) else f"{row.paper:.3f}")
@@ -373,6 +374,7 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", nargs="+", help="default: the CUTS rows (or every baseline for 'baselines')")
     parser.add_argument("--stage2", choices=("fast", "exact"), help="the Stage-2 path (default $CUTS_STAGE2 or "
                         "cutslib.segment.DEFAULT_PATH)")
+    parser.add_argument("--out", type=Path, help="write the record here (default figures/published/DATASET/PROFILE)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     if args.summary:
@@ -383,7 +385,7 @@ def main(argv=None) -> int:
     if args.stage2:
         os.environ["CUTS_STAGE2"] = args.stage2
     methods = args.methods or (BASELINES if args.profile == "baselines" else CUTS_ONLY)
-    print(build(args.dataset, args.profile, args.seeds, methods, progress=not args.no_progress))
+    print(build(args.dataset, args.profile, args.seeds, methods, out=args.out, progress=not args.no_progress))
     return 0
 
 
