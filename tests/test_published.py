@@ -86,6 +86,16 @@ def test_the_baselines_record_grows_by_methods(tmp_path, monkeypatch):
     assert "Earlier commands" in (out / "RUN.md").read_text() and not (out / "stage1.csv").exists()
 
 
+def test_command_line_writes_the_record_where_out_says(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUTS_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setattr(published, "PUBLISHED", tmp_path / "published")  # the default place, kept empty
+    assert published.main(["--dataset", "brain_tumor_cuts", "--profile", "baselines", "--methods", "random",
+                           "--seeds", "1", "--out", str(tmp_path / "elsewhere"), "--no-progress"]) == 0
+    scores = published.read_scores(tmp_path / "elsewhere" / "scores.csv", "brain_tumor_cuts", "-")
+    assert set(scores["method"]) == {"random"} and scores["image_id"].nunique() == 6
+    assert not (tmp_path / "published").exists()
+
+
 def _scores(profile, seeds, dice):
     """Tidy scores of one method on two images: seed s has Dice dice[s] on both."""
     return pd.DataFrame([dict(dataset="retina", profile=profile, seed=s, method="cuts_kmeans", protocol="label_hint",
@@ -127,12 +137,14 @@ def test_summary_puts_every_profile_beside_the_paper_and_into_the_readme(tmp_pat
     pd.DataFrame(dict(seed=[1, 2], epochs=[200, 200], val_loss=[0.006, 0.004], minutes=[10.0, 12.0],
                       profile="fast")).to_csv(tmp_path / "retina" / "fast" / "stage1.csv", index=False)
     (tmp_path / "retina" / "baselines").mkdir()
-    published.write_scores(tmp_path / "retina" / "baselines" / "scores.csv", _scores(
-        "-", {1: 0.5, 2: 0.6, 3: 0.7}, {1: 0.5, 2: 0.6, 3: 0.7}).replace("cuts_kmeans", "slic"))
+    baseline = _scores("-", {1: 0.5, 2: 0.6, 3: 0.7}, {1: 0.5, 2: 0.6, 3: 0.7})
+    published.write_scores(tmp_path / "retina" / "baselines" / "scores.csv", pd.concat(
+        [baseline.replace("cuts_kmeans", "slic"), baseline.replace("cuts_kmeans", "random")]))  # random added later
     out = published.write_summary("retina", readme)
     table = out.read_text()
     # the baselines beside the paper, not as a profile column
     assert "| slic | label hint | 0.567 | 0.600 ± 0.082 (3 seeds) |" in table
+    assert table.index("| random | label hint |") < table.index("| slic |")  # listed in the canonical order
     row = next(line for line in table.splitlines() if line.startswith("| CUTS + k-means, label hint"))
     # paper 0.673; arxiv2023 first (one seed: no spread printed); fast: mean 0.7, std 0.1 over its two seeds
     assert row == "| CUTS + k-means, label hint | 0.673 | 0.700 | 0.700 ± 0.100 |"
