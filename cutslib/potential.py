@@ -33,8 +33,9 @@ The fast path differs in these steps, each validated against the exact path's ow
 - the first PCA: an exact eigendecomposition of the (weighted) D x D covariance instead of an SVD;
 - the kNN search: an exact kd-tree search (float64 distances without the cancellation of the reference's
   |x|^2 - 2 x.y + |y|^2, so the kernel equals graphtools' to ~1e-11, not bit for bit). Between the copies
-  of a row with more copies than knn (an MRI background), the reference's kernel divides round-off by
-  round-off (any value in (0, 1], or below the threshold and dropped); ours takes the limit, 1;
+  of a row with more copies than knn (an MRI background), the reference's distance and bandwidth are both
+  that sum's round-off, one value for every pair: its kernel is exp(-1) there when the round-off is positive
+  and 1 when it is not, which changes with the BLAS thread count (README, "Speed"); ours is 1;
 - float32 for the landmark operator, its power and t;
 - the final PCA: randomized SVD with FAST_POWER_ITER power iterations instead of 7 (the <= 25 components
   kept are well separated, and 10 oversamples make them converge fast).
@@ -185,33 +186,37 @@ def alpha_decay_kernel(data, knn=KNN, decay=DECAY, thresh=THRESH) -> sparse.csr_
     blocks of rows run in parallel threads, each with single-threaded numpy (bit-identical results)."""
     data = np.asarray(data, dtype=np.float64)
     n = len(data)
-    knn = min(knn, n - 2)
     sq = np.array([blas.ddot(row, row) for row in data])  # as sklearn computes norms (BLAS dot)
-    factor = (-math.log(thresh)) ** (1 / decay)
     n_threads = cpu_threads()
     block = max(1, BLOCK_ENTRIES // (n * n_threads))
-
-    def rows_from(start):
-        stop = min(start + block, n)
-        # squared distances in sklearn's order of operations (|x|^2 + (-2 x.y)) + |y|^2, self included,
-        # so that the kernel is bit-identical to graphtools' (landmark k-means amplifies any round-off)
-        d2 = data[start:stop] @ data.T
-        d2 *= -2  # in place: no new 128 MB arrays
-        d2 += sq[start:stop, None]
-        d2 += sq[None, :]
-        np.maximum(d2, 0, out=d2)
-        bandwidth = np.sqrt(np.partition(d2, knn, axis=1)[:, knn])
-        bandwidth = np.maximum(bandwidth, np.finfo(float).eps)
-        r, c = np.nonzero(d2 <= ((bandwidth * factor) ** 2 * (1 + 1e-9))[:, None])
-        w = np.exp(-np.power(np.sqrt(d2[r, c]) / bandwidth[r], decay))
-        kept = w >= thresh
-        return r[kept] + start, c[kept], w[kept]
-
+    rows_from = partial(kernel_rows, data, sq, knn=knn, decay=decay, thresh=thresh, block=block)
     # one BLAS thread per block: OpenBLAS's own workers would fight these threads for the cores
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
         rows, cols, vals = (np.concatenate(p) for p in zip(*pool.map(rows_from, range(0, n, block))))
     kernel = sparse.csr_matrix((vals, (rows, cols)), shape=(n, n))
     return ((kernel + kernel.T) / 2).tocsr()
+
+
+def kernel_rows(data, sq, start, knn=KNN, decay=DECAY, thresh=THRESH, block=1):
+    """Rows start .. start + block of :func:`alpha_decay_kernel` before symmetrising, as (rows, cols, values);
+    ``sq`` holds the rows' squared norms (BLAS dot, as sklearn's); the round-off is the reference's."""
+    n = len(data)
+    knn = min(knn, n - 2)
+    factor = (-math.log(thresh)) ** (1 / decay)
+    stop = min(start + block, n)
+    # squared distances in sklearn's order of operations (|x|^2 + (-2 x.y)) + |y|^2, self included,
+    # so that the kernel is bit-identical to graphtools' (landmark k-means amplifies any round-off)
+    d2 = data[start:stop] @ data.T
+    d2 *= -2  # in place: no new 128 MB arrays
+    d2 += sq[start:stop, None]
+    d2 += sq[None, :]
+    np.maximum(d2, 0, out=d2)
+    bandwidth = np.sqrt(np.partition(d2, knn, axis=1)[:, knn])
+    bandwidth = np.maximum(bandwidth, np.finfo(float).eps)
+    r, c = np.nonzero(d2 <= ((bandwidth * factor) ** 2 * (1 + 1e-9))[:, None])
+    w = np.exp(-np.power(np.sqrt(d2[r, c]) / bandwidth[r], decay))
+    kept = w >= thresh
+    return r[kept] + start, c[kept], w[kept]
 
 
 def weighted_kernel(data, weights, knn=KNN, decay=DECAY, thresh=THRESH) -> sparse.csr_matrix:

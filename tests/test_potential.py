@@ -95,9 +95,20 @@ def test_fast_kernel_counts_every_copy(pcs):
     ours = P.weighted_kernel(rows, copies.astype(float))
     restricted = full[first][:, first]
     assert ours.nnz == restricted.nnz and abs(ours - restricted)[1:, 1:].max() < 1e-8
-    # between the copies of row 0 the reference divides round-off by round-off (d and the bandwidth are
-    # both ~1e-16: any value in (0, 1]); ours is the exact limit, exp(0) = 1
+    # between the copies of row 0 the reference's distance and bandwidth are both the round-off of
+    # |x|^2 - 2 x.x + |x|^2, one value for every pair: exp(-1) if it is positive, else 1; ours is 1
+    block = full[:150, :150].toarray()
+    assert np.unique(block).size == 1 and (np.isclose(block[0, 0], np.exp(-1)) or block[0, 0] == 1)
     assert ours[0, 0] == 1 and abs(ours - restricted)[0, 1:].max() < 1e-8
+
+
+def test_kernel_rows_are_the_kernels_rows(pcs):
+    """kernel_rows gives alpha_decay_kernel's rows before symmetrising, bit for bit."""
+    sq = np.array([P.blas.ddot(row, row) for row in pcs])
+    rows, cols, values = (np.concatenate(p) for p in zip(*(P.kernel_rows(pcs, sq, s, block=1000)
+                                                           for s in range(0, len(pcs), 1000))))
+    half = sparse.csr_matrix((values, (rows, cols)), shape=(len(pcs),) * 2)
+    assert ((half + half.T) / 2 != P.alpha_decay_kernel(pcs)).nnz == 0
 
 
 def test_weighted_spectral_embedding_is_that_of_the_copies(pcs):
