@@ -12,7 +12,8 @@ of the PCA before it, so on the machine. This script prints, for the first ``--l
 
     python benchmarks/thread_roundoff.py --root DIR --embeddings DIR [--limit 30 --seeds 0 1 2 --threads 2]
 
-Label maps are cached in ``ROOT/kmeans-threads{N}/`` (resumable); about 30 s per slice and seed alone.
+Label maps are cached in ``ROOT/kmeans-threads{N}/`` (resumable); 55-70 s per slice and seed at 2 threads beside
+a 2-job Stage 2 (not timed alone).
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
-from scipy.linalg import blas
 from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
 from cutslib import clustering, data, metrics, protocol
-from cutslib.potential import BLOCK_ENTRIES, KNN, check_points, cpu_threads, kernel_rows, limit_threads, unique_rows
+from cutslib.potential import (KNN, check_points, kernel_block, kernel_rows, limit_threads, squared_norms,
+                               unique_rows)
 from cutslib.segment import load_segmentation
 
 
@@ -42,11 +43,9 @@ def copy_kernel(flat, seed, threads) -> float:
     with limit_threads(threads):
         x = check_points(flat)  # as spectral_kmeans: float64, fit then transform
         x = PCA(clustering.N_PCA, svd_solver="randomized", random_state=seed).fit(x).transform(x)
-        block = max(1, BLOCK_ENTRIES // (len(x) * cpu_threads()))
-    sq = np.array([blas.ddot(row, row) for row in x])
-    start = first // block * block
+        block = kernel_block(len(x))
     with threadpool_limits(1, user_api="blas"):
-        rows, cols, values = kernel_rows(x, sq, start, knn=KNN, block=block)
+        rows, cols, values = kernel_rows(x, squared_norms(x), first // block * block, knn=KNN, block=block)
     return float(values[(rows == first) & (cols == second)].sum())
 
 

@@ -186,20 +186,28 @@ def alpha_decay_kernel(data, knn=KNN, decay=DECAY, thresh=THRESH) -> sparse.csr_
     blocks of rows run in parallel threads, each with single-threaded numpy (bit-identical results)."""
     data = np.asarray(data, dtype=np.float64)
     n = len(data)
-    sq = np.array([blas.ddot(row, row) for row in data])  # as sklearn computes norms (BLAS dot)
-    n_threads = cpu_threads()
-    block = max(1, BLOCK_ENTRIES // (n * n_threads))
-    rows_from = partial(kernel_rows, data, sq, knn=knn, decay=decay, thresh=thresh, block=block)
+    block = kernel_block(n)
+    rows_from = partial(kernel_rows, data, squared_norms(data), knn=knn, decay=decay, thresh=thresh, block=block)
     # one BLAS thread per block: OpenBLAS's own workers would fight these threads for the cores
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(cpu_threads()) as pool:
         rows, cols, vals = (np.concatenate(p) for p in zip(*pool.map(rows_from, range(0, n, block))))
     kernel = sparse.csr_matrix((vals, (rows, cols)), shape=(n, n))
     return ((kernel + kernel.T) / 2).tocsr()
 
 
+def squared_norms(data) -> np.ndarray:
+    """Each row's squared norm as sklearn computes it (one BLAS dot per row), for :func:`kernel_rows`."""
+    return np.array([blas.ddot(row, row) for row in data])
+
+
+def kernel_block(n: int) -> int:
+    """The rows per block of :func:`alpha_decay_kernel`: BLOCK_ENTRIES distances over all its threads."""
+    return max(1, BLOCK_ENTRIES // (n * cpu_threads()))
+
+
 def kernel_rows(data, sq, start, knn=KNN, decay=DECAY, thresh=THRESH, block=1):
     """Rows start .. start + block of :func:`alpha_decay_kernel` before symmetrising, as (rows, cols, values);
-    ``sq`` holds the rows' squared norms (BLAS dot, as sklearn's); the round-off is the reference's."""
+    ``sq``: :func:`squared_norms` of ``data``; the round-off is the reference's."""
     n = len(data)
     knn = min(knn, n - 2)
     factor = (-math.log(thresh)) ** (1 / decay)

@@ -104,7 +104,7 @@ def test_fast_kernel_counts_every_copy(pcs):
 
 def test_kernel_rows_are_the_kernels_rows(pcs):
     """kernel_rows gives alpha_decay_kernel's rows before symmetrising, bit for bit."""
-    sq = np.array([P.blas.ddot(row, row) for row in pcs])
+    sq = P.squared_norms(pcs)
     rows, cols, values = (np.concatenate(p) for p in zip(*(P.kernel_rows(pcs, sq, s, block=1000)
                                                            for s in range(0, len(pcs), 1000))))
     half = sparse.csr_matrix((values, (rows, cols)), shape=(len(pcs),) * 2)
