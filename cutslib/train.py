@@ -76,6 +76,10 @@ class TrainConfig:
     bn_windows: int = 0
 
     def __post_init__(self):
+        for field in dataclasses.fields(self):  # lam=0 and lam=0.0 are one setting, with one cache folder
+            value = getattr(self, field.name)
+            if field.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, field.name, float(value))
         if self.epochs < 1 or not 0 <= self.warmup_epochs < self.epochs:
             raise ValueError(f"need epochs >= 1 and 0 <= warmup_epochs < epochs, got {self.epochs}, "
                              f"{self.warmup_epochs}")

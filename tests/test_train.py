@@ -338,3 +338,14 @@ def test_the_published_records_stage1_folders_are_todays_cache_keys():
     assert not {"bn_windows", "bn_pixels"} & set(config_key(PROFILES["paper"]))
     assert config_key(PROFILES["fast"])["bn_pixels"] == "field"
     assert config_key(dataclasses.replace(PROFILES["fast"], bn_windows=32))["bn_windows"] == 32
+
+
+def test_integer_and_float_settings_share_one_cache_folder():
+    """lambda = 0 and lambda = 0.0 are one setting: one config, one cache key (the ablation's grid holds 0 and 1)."""
+    from cutslib.train import config_key
+
+    for lam in (0, 1):
+        assert TrainConfig(lam=lam) == TrainConfig(lam=float(lam))
+        assert type(TrainConfig(lam=lam).lam) is float
+        assert config_key(TrainConfig(lam=lam)) == config_key(TrainConfig(lam=float(lam)))
+    assert TrainConfig(lr=1).lr == 1.0 and type(TrainConfig(epochs=30).epochs) is int  # ints stay ints
