@@ -39,9 +39,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from cutslib import cache, data, evaluate, report, segment, train
+from cutslib import ablation, cache, data, evaluate, report, segment, train
 
 PUBLISHED = cache.PROJECT_ROOT / "figures" / "published"
+#: The lambda ablation's records: ``figures/published/<dataset>/lambda-ablation/<profile>/``.
+ABLATION = "lambda-ablation"
 CUTS_ONLY = (*evaluate.CUTS_METHODS, *evaluate.CATCH_METHODS)
 BASELINES = tuple(m for m in evaluate.DEFAULT_METHODS if m not in evaluate.CUTS_METHODS)
 
@@ -55,8 +57,9 @@ def machine() -> str:
             f"torch {torch.__version__}, {device}")
 
 
-def training_record(dataset, profile: str, seed: int) -> dict:
-    """The cached Stage-1 run of ``profile`` and ``seed`` (trained first if missing): folder, epochs, time."""
+def training_record(dataset, profile, seed: int) -> dict:
+    """The cached Stage-1 run of ``profile`` (a name or settings) and ``seed`` (trained first if missing):
+    folder, epochs, best epoch and validation loss, wall minutes."""
     checkpoint = train.train(dataset, seed, profile, progress=False)
     log = pd.read_csv(checkpoint.parent / "log.csv")
     best = log.loc[log["val_loss"].idxmin()]
@@ -106,6 +109,79 @@ def build(dataset, profile: str, seeds=None, methods=CUTS_ONLY, out: Path | None
     return out
 
 
+def build_ablation(dataset, profile: str, seeds=None, lambdas=ablation.LAMBDAS, limit: int | None = None,
+                   out: Path | None = None, progress: bool = True) -> Path:
+    """Write the lambda ablation (Fig. 4, :mod:`cutslib.ablation`) of ``profile`` on ``dataset``'s first
+    ``limit`` images (None: all) into ``out`` (default ``figures/published/<name>/lambda-ablation/<profile>``):
+    ``scores.csv`` (one row per lambda, seed, method, protocol and image), ``fig4.csv`` and ``fig4.md`` (ours
+    per lambda beside the paper's curve), ``fig4_lambda_ablation.png`` and ``RUN.md``. The record is rewritten
+    whole from the cache (``CUTS_RESULTS_DIR``), which trains and segments only what is missing: give every
+    seed it should hold."""
+    import matplotlib.pyplot as plt
+
+    if profile not in train.PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(train.PROFILES)}")
+    commit = report.git_commit()
+    seeds = tuple(seeds or train.profile_seeds(profile))
+    dataset = data.load(dataset, progress=progress) if isinstance(dataset, str) else dataset
+    out = Path(out or PUBLISHED / dataset.name / ABLATION / profile)
+    stage2 = "exact" if segment.stage2_exact() else "fast"
+    start = time.perf_counter()
+    runs = [{"lam": lam, **training_record(dataset, ablation.config_for(profile, lam), seed)}
+            for lam in lambdas for seed in seeds]
+    trained = time.perf_counter()
+    scores = ablation.run(dataset, profile, seeds, lambdas, limit, progress)
+    minutes = {"Stage 1 (every lambda and seed)": (trained - start) / 60,
+               "Stage 2 and scoring": (time.perf_counter() - trained) / 60}
+    out.mkdir(parents=True, exist_ok=True)
+    keys = ("lam", *SCORE_KEYS)
+    write_scores(out / "scores.csv", scores, keys)
+    summary = ablation.summarize(read_scores(out / "scores.csv", dataset.name, profile, keys))  # as recorded
+    images = f"{int(summary['n_images'].max())} of {len(dataset.images)} images"
+    stamp = report.make_stamp(profile, {"dataset": dataset.name, "seeds": list(seeds), "lambdas": list(lambdas),
+                                        "limit": limit, "stage2": stage2}, commit)
+    cache.write_text(out / "fig4.csv", ablation.table(summary, dataset.name).to_csv(index=False))
+    what = f"profile `{profile}`, seeds {list(seeds)}, {images}, Stage 2 {stage2}"
+    cache.write_text(out / "fig4.md", f"# {dataset.name}: the lambda ablation (Fig. 4), {what}\n\n"
+                     "Ours: mean ± std over the seeds of the per-seed mean over images. `paper`: the 2023 arXiv "
+                     "Fig. 4 (made with the 2023 training, 56 images; one CUTS curve). All metrics: `fig4.csv`.\n\n"
+                     + report.to_markdown(ablation_dice(summary, dataset.name)) + f"\n\n{stamp.text}\n")
+    fig = ablation.plot(summary, f"ours, {profile}, {plural(len(seeds), 'seed')}, {images}", dataset.name)
+    with cache.atomic_path(out / "fig4_lambda_ablation.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    runs_table = pd.DataFrame(runs).assign(stage2=stage2)
+    cache.write_text(out / "stage1.csv", runs_table.assign(profile=profile).to_csv(index=False))
+    lines = [f"# How the lambda ablation of `{dataset.name}` / `{profile}` was made", "",
+             f"- command: `{' '.join(shlex.quote(a) for a in ['python', '-m', 'cutslib.published', *sys.argv[1:]])}`",
+             f"- commit (when the command started): {stamp.commit}; {stamp.text}", f"- machine: {machine()}",
+             f"- {what}; lambdas {list(lambdas)}", "",
+             f"Stage 1 (`{profile}` with lambda set per row: {train.PROFILES[profile]})", "",
+             "| lambda | seed | cache folder | epochs | best epoch | best val loss | wall time (min) |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['lam']:g} | {r['seed']} | `{r['folder']}` | {r['epochs']} | {r['best_epoch']} | "
+              f"{r['val_loss']:.5f} | {r['minutes']:.1f} |" for r in runs]
+    lines += ["", "Wall minutes of this command (0 where cached by an earlier run)", "", "| step | minutes |",
+              "|---|---|"] + [f"| {k} | {v:.1f} |" for k, v in minutes.items()]
+    cache.write_text(out / "RUN.md", "\n".join(lines) + "\n")
+    return out
+
+
+def ablation_dice(summary: pd.DataFrame, dataset: str = "retina") -> pd.DataFrame:
+    """The ablation's Dice per lambda: the paper's beside each row of :data:`cutslib.ablation.ROWS` (mean ±
+    std over the seeds)."""
+    dice = summary[summary["metric"] == "dice"]
+    paper = ablation.paper_curve(dataset).set_index("lambda")["dice"]
+    table = pd.DataFrame({"lambda": sorted(set(dice["lam"]) | set(paper.index))})
+    table["paper"] = [f"{paper[v]:.3f}" if v in paper.index else "-" for v in table["lambda"]]
+    for method, proto, label in ablation.ROWS:
+        rows = dice[(dice["method"] == method) & (dice["protocol"] == proto)].set_index("lam")
+        table[label] = [f"{rows.loc[v, 'mean']:.3f} ± {rows.loc[v, 'std']:.3f}" if v in rows.index else "-"
+                        for v in table["lambda"]]
+    table["lambda"] = [f"{v:g}" for v in table["lambda"]]
+    return table
+
+
 def with_earlier_rows(out: Path, scores: pd.DataFrame, runs: list[dict]):
     """``scores`` and ``runs`` joined with the record's rows already in ``out`` that this command did not remake
     (other seeds, or other methods of the same seeds), and the earlier RUN.md notes; a ValueError if the rows kept
@@ -139,35 +215,36 @@ def with_earlier_rows(out: Path, scores: pd.DataFrame, runs: list[dict]):
 SCORE_KEYS = ("seed", "method", "protocol", "image_id")
 
 
-def write_scores(path: Path, scores: pd.DataFrame) -> None:
+def write_scores(path: Path, scores: pd.DataFrame, keys=SCORE_KEYS) -> None:
     """Write tidy ``scores`` (one row per metric value) to ``path`` in the record's wide form: one row per
-    :data:`SCORE_KEYS`, one column per metric, values to 5 significant digits. The data set and profile are
-    left out: they are the record's folder names (:func:`read_scores` puts them back)."""
-    if scores.duplicated([*SCORE_KEYS, "metric"]).any():
-        raise ValueError(f"scores for {path} hold two values for one seed, method, protocol, image and metric")
+    ``keys`` (default :data:`SCORE_KEYS`; the lambda ablation adds ``lam``), one column per metric, values to 5
+    significant digits. The data set and profile are left out: they are the record's folder names
+    (:func:`read_scores` puts them back)."""
+    keys = list(keys)
+    if scores.duplicated([*keys, "metric"]).any():
+        raise ValueError(f"scores for {path} hold two values for one {', '.join(keys)} and metric")
     tidy = scores.assign(value=[float(f"{v:.5g}") for v in scores["value"]])  # keeps the file small
-    wide = tidy.pivot(index=list(SCORE_KEYS), columns="metric", values="value").reset_index()
-    rows = tidy[list(SCORE_KEYS)].drop_duplicates()  # the rows in the order they came, as the tables show them
+    wide = tidy.pivot(index=keys, columns="metric", values="value").reset_index()
+    rows = tidy[keys].drop_duplicates()  # the rows in the order they came, as the tables show them
     metrics = list(dict.fromkeys(tidy["metric"]))
-    cache.write_text(path, rows.merge(wide, on=list(SCORE_KEYS), how="left")[[*SCORE_KEYS, *metrics]]
-                     .to_csv(index=False))
+    cache.write_text(path, rows.merge(wide, on=keys, how="left")[[*keys, *metrics]].to_csv(index=False))
 
 
-def read_scores(path: Path, dataset: str | None = None, profile: str | None = None) -> pd.DataFrame:
-    """The tidy scores of a record's ``scores.csv`` (columns dataset, profile, seed, method, protocol, image_id,
-    metric, value); ``dataset`` and ``profile`` default to the folder names ``<dataset>/<profile>/scores.csv``
-    (the profile of ``baselines`` is '-'). An empty cell is a metric not computed for that row."""
-    path = Path(path)
+def read_scores(path: Path, dataset: str | None = None, profile: str | None = None, keys=SCORE_KEYS) -> pd.DataFrame:
+    """The tidy scores of a record's ``scores.csv`` (columns dataset, profile, ``keys``, metric, value);
+    ``dataset`` and ``profile`` default to the folder names ``<dataset>/<profile>/scores.csv`` (the profile of
+    ``baselines`` is '-'). An empty cell is a metric not computed for that row."""
+    path, keys = Path(path), list(keys)
     wide = pd.read_csv(path, dtype={"image_id": str})
-    metrics = wide.columns.drop(list(SCORE_KEYS), errors="ignore")
+    metrics = wide.columns.drop(keys, errors="ignore")
     numeric = all(pd.api.types.is_numeric_dtype(wide[m]) for m in metrics)
-    if not set(SCORE_KEYS) <= set(wide.columns) or metrics.empty or not numeric or "value" in metrics:
+    if not set(keys) <= set(wide.columns) or metrics.empty or not numeric or "value" in metrics:
         raise ValueError(f"{path} is not a record's scores table (columns {list(wide.columns)}; it needs "
-                         f"{list(SCORE_KEYS)} and one column per metric)")
+                         f"{keys} and one column per metric)")
     if profile is None:
         profile = "-" if path.parent.name == "baselines" else path.parent.name
     tidy = (wide.rename_axis("row").reset_index()  # row by row, each row's metrics in the file's column order
-            .melt(id_vars=["row", *SCORE_KEYS], var_name="metric", value_name="value")
+            .melt(id_vars=["row", *keys], var_name="metric", value_name="value")
             .sort_values("row", kind="stable").dropna(subset=["value"]).drop(columns="row").reset_index(drop=True))
     tidy.insert(0, "profile", profile)
     tidy.insert(0, "dataset", dataset or path.parent.parent.name)
@@ -328,7 +405,11 @@ def write_summary(name: str, readme: Path | None = cache.PROJECT_ROOT / "README.
                      "seeds of the per-seed mean over all images. `paper`: the 2023 arXiv Table 1, made with the "
                      "2023 training (the profile `arxiv2023` is that training); both persistent rules stand beside "
                      "its one persistent row. Label-free and one-click rows have no paper value.\n\n" + table
-                     + "".join(f"\n![{f.stem}]({f.name})\n" for f in figures))
+                     + "".join(f"\n![{f.stem}]({f.name})\n" for f in figures)
+                     + "".join(f"\n## The lambda ablation (Fig. 4), `{f.parent.name}`\n\nTable, per-image scores and "
+                               f"run: [{f.parent.relative_to(folder)}/]({f.parent.relative_to(folder)}/fig4.md)\n\n"
+                               f"![{f.stem}]({f.relative_to(folder)})\n"
+                               for f in sorted((folder / ABLATION).glob("*/fig4_lambda_ablation.png"))))
     if readme is not None and readme.exists():
         text = readme.read_text()
         start, end = readme_markers(name)
@@ -375,6 +456,11 @@ def main(argv=None) -> int:
     parser.add_argument("--stage2", choices=("fast", "exact"), help="the Stage-2 path (default $CUTS_STAGE2 or "
                         "cutslib.segment.DEFAULT_PATH)")
     parser.add_argument("--out", type=Path, help="write the record here (default figures/published/DATASET/PROFILE)")
+    parser.add_argument("--ablation", action="store_true", help="the lambda ablation (Fig. 4) of --profile instead "
+                        "of Table 1, into figures/published/DATASET/lambda-ablation/PROFILE")
+    parser.add_argument("--lambdas", type=float, nargs="+", default=list(ablation.LAMBDAS),
+                        help="with --ablation (default: the paper's grid)")
+    parser.add_argument("--limit", type=int, help="with --ablation: the first LIMIT images (default: all)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     if args.summary:
@@ -384,6 +470,10 @@ def main(argv=None) -> int:
         parser.error("give --profile (or --summary)")
     if args.stage2:
         os.environ["CUTS_STAGE2"] = args.stage2
+    if args.ablation:
+        print(build_ablation(args.dataset, args.profile, args.seeds, args.lambdas, args.limit, args.out,
+                             progress=not args.no_progress))
+        return 0
     methods = args.methods or (BASELINES if args.profile == "baselines" else CUTS_ONLY)
     print(build(args.dataset, args.profile, args.seeds, methods, out=args.out, progress=not args.no_progress))
     return 0

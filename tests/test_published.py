@@ -140,8 +140,12 @@ def test_summary_puts_every_profile_beside_the_paper_and_into_the_readme(tmp_pat
     baseline = _scores("-", {1: 0.5, 2: 0.6, 3: 0.7}, {1: 0.5, 2: 0.6, 3: 0.7})
     published.write_scores(tmp_path / "retina" / "baselines" / "scores.csv", pd.concat(
         [baseline.replace("cuts_kmeans", "slic"), baseline.replace("cuts_kmeans", "random")]))  # random added later
+    (tmp_path / "retina" / "lambda-ablation" / "fast").mkdir(parents=True)
+    (tmp_path / "retina" / "lambda-ablation" / "fast" / "fig4_lambda_ablation.png").write_bytes(b"png")
     out = published.write_summary("retina", readme)
     table = out.read_text()
+    assert "![fig4_lambda_ablation](lambda-ablation/fast/fig4_lambda_ablation.png)" in table  # the ablation's figure
+    assert "(lambda-ablation/fast/fig4.md)" in table and "lambda-ablation" not in readme.read_text()
     # the baselines beside the paper, not as a profile column
     assert "| slic | label hint | 0.567 | 0.600 ± 0.082 (3 seeds) |" in table
     assert table.index("| random | label hint |") < table.index("| slic |")  # listed in the canonical order
@@ -209,3 +213,44 @@ def test_committed_records_read_back_and_match_their_summaries():
         assert table in (folder / "REPRODUCTION.md").read_text(), f"{folder.name}: rerun --summary"
         start, end = published.readme_markers(folder.name)
         assert readme.split(start)[1].split(end)[0].strip() == table.strip(), f"{folder.name}: README block"
+    for path in published.PUBLISHED.glob(f"*/{published.ABLATION}/*/scores.csv"):  # the lambda ablations
+        from cutslib import ablation
+
+        scores = published.read_scores(path, path.parents[2].name, path.parent.name,
+                                       keys=("lam", *published.SCORE_KEYS))
+        table = ablation.table(ablation.summarize(scores), path.parents[2].name)
+        assert np.allclose(table.drop(columns="lambda"), pd.read_csv(path.parent / "fig4.csv").drop(columns="lambda"),
+                           rtol=0, atol=1e-9, equal_nan=True), f"{path.parent}: fig4.csv is not its scores' summary"
+        assert f"({path.parent.relative_to(path.parents[2])}/fig4.md)" in (path.parents[2] / "REPRODUCTION.md").read_text()
+
+
+def test_lambda_ablation_record_retrains_per_lambda_and_stands_beside_the_paper(tmp_path, monkeypatch):
+    """A real (tiny) ablation: two lambdas, two Stage-1 runs, scores per lambda, the paper's curve beside ours."""
+    from cutslib import ablation
+
+    monkeypatch.setenv("CUTS_RESULTS_DIR", str(tmp_path / "results"))
+    retina = data.load("retina", progress=False)
+    crops = data.Dataset(name="retina", images=np.ascontiguousarray(retina.images[:3, 40:64, 40:64]),
+                         masks=np.ascontiguousarray(retina.masks[:3, 40:64, 40:64]), ids=retina.ids[:3])
+    out = published.build_ablation(crops, "smoke", seeds=[1], lambdas=(0, 1), limit=2, out=tmp_path / "abl",
+                                   progress=False)
+    scores = published.read_scores(out / "scores.csv", "retina", "smoke", keys=("lam", *published.SCORE_KEYS))
+    assert set(scores["lam"]) == {0.0, 1.0} and set(scores["image_id"]) == set(crops.ids[:2])
+    assert scores["value"].notna().all()
+    stage1 = pd.read_csv(out / "stage1.csv")
+    assert list(stage1["lam"]) == [0.0, 1.0] and stage1["folder"].nunique() == 2  # one Stage-1 run per lambda
+    assert stage1.loc[0, "val_loss"] != stage1.loc[1, "val_loss"]  # lambda 1: contrastive only, another loss
+    summary = ablation.summarize(scores)
+    assert len(summary) == 2 * len(ablation.ROWS) * len(ablation.METRICS) and (summary["n_images"] == 2).all()
+    fig4 = pd.read_csv(out / "fig4.csv")
+    assert list(fig4["lambda"]) == list(ablation.LAMBDAS)  # the paper's whole grid; ours only where run
+    assert fig4.loc[0, "paper dice"] == 0.682 and fig4.loc[7, "paper dice"] == 0.471
+    assert fig4["cuts_kmeans dice"].notna().sum() == 2
+    md = (out / "fig4.md").read_text()
+    assert "seeds [1], 2 of 3 images" in md and "| 0.001 | 0.682 | - | - | - |" in md
+    assert "| 0 | smoke" not in md and "| 1 | 0.471 | " in md
+    assert (out / "fig4_lambda_ablation.png").stat().st_size > 10_000
+    run = (out / "RUN.md").read_text()
+    assert "| 0 | 1 | `train-" in run and "| 1 | 1 | `train-" in run
+    with pytest.raises(ValueError, match="no scores of the ablation's rows"):
+        ablation.summarize(scores[scores["method"] == "nothing"])
