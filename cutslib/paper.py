@@ -21,7 +21,8 @@ import pandas as pd
 
 from cutslib import metrics, protocol
 
-__all__ = ["per_class_dice", "natural_scores", "natural_scores_over", "score_natural", "USES_TRUTH", "add_not_run", "NOT_RUN"]
+__all__ = ["per_class_dice", "natural_scores", "natural_scores_over", "score_natural", "plot_natural", "USES_TRUTH",
+           "add_not_run", "NOT_RUN"]
 
 #: Whether each Figure 7 protocol uses the ground truth.
 USES_TRUTH = {"raw": False, "iou_relabel": True, "oracle_raw": True, "oracle_relabel": True}
@@ -67,6 +68,39 @@ def score_natural(dataset, methods, seeds, config, limit: int | None = None) -> 
                 rows += [(dataset.name, seed, method, p, USES_TRUTH[p], dataset.ids[i], k, v) for p, k, v in scored]
     return pd.DataFrame(rows, columns=["dataset", "seed", "method", "protocol", "uses_truth", "image_id", "metric",
                                        "value"])
+
+
+#: Figure 7's panels: (view, metric, title); the view "raw" holds protocols raw and oracle_raw, "relabelled"
+#: holds iou_relabel and oracle_relabel.
+PANELS = (("raw", "ari", "ARI, raw (higher is better)"), ("raw", "vi", "VI, raw (lower is better)"),
+          ("relabelled", "ari", "ARI after IoU relabelling\n(uses the ground truth)"),
+          ("relabelled", "vi", "VI after IoU relabelling\n(uses the ground truth)"),
+          ("relabelled", "dice", "per-class Dice after IoU matching\n(the paper's metric; uses the ground truth)"))
+VIEW = {"raw": "raw", "oracle_raw": "raw", "iou_relabel": "relabelled", "oracle_relabel": "relabelled"}
+
+
+def plot_natural(scores: pd.DataFrame, title: str, order=None):
+    """Figure 7: per-image boxes (and points) of each method under each of :data:`PANELS`, from tidy scores of
+    a multi-class data set (:func:`score_natural` or :func:`cutslib.evaluate.evaluate_dataset`); ``order``: the
+    methods, left to right (default: as they come)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    scores = scores.assign(view=scores["protocol"].map(VIEW))
+    order = list(order if order is not None else dict.fromkeys(scores["method"]))
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(3.1 * len(PANELS), 4.2))
+    for ax, (view, metric, panel) in zip(axes, PANELS):
+        part = scores[(scores["view"] == view) & (scores["metric"] == metric)]
+        sns.boxplot(data=part, x="method", y="value", order=order, ax=ax, color="0.85", fliersize=0)
+        sns.stripplot(data=part, x="method", y="value", order=order, ax=ax, size=2.5, alpha=0.6, color="C0")
+        ax.set_title(panel, fontsize=9)
+        ax.set_xlabel("")
+        ax.set_ylabel("Dice" if metric == "dice" else metric.upper())
+        ax.tick_params(axis="x", rotation=70, labelsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def add_not_run(summary: pd.DataFrame, datasets) -> pd.DataFrame:

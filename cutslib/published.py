@@ -37,6 +37,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from cutslib import ablation, cache, data, evaluate, report, segment, train
@@ -93,20 +94,44 @@ def build(dataset, profile: str, seeds=None, methods=CUTS_ONLY, out: Path | None
     ran = seeds
     scores, runs, earlier = with_earlier_rows(out, scores, runs)
     seeds = tuple(sorted(set(scores["seed"])))
-    _, pretty = evaluate.table1(evaluate.summarize(scores))
+    multiclass = evaluate.is_multiclass(dataset)  # Berkeley: ARI and VI raw and relabelled, per-class Dice
+    _, pretty = evaluate.table1(evaluate.summarize(scores), NATURAL_METRICS if multiclass else evaluate.PAPER_METRICS)
     stamp = report.make_stamp(profile, {"dataset": name, "seeds": list(seeds), "methods": list(methods)}, commit)
     out.mkdir(parents=True, exist_ok=True)
     write_scores(out / "scores.csv", scores)
+    if multiclass:
+        natural_figure(out, scores, f"{name}: per-image scores, mean over annotators, profile {profile}, "
+                       f"{plural(len(seeds), 'seed')} {list(seeds)}. Left two: label-free view")
     cache.write_text(out / "table1.csv", pretty.to_csv(index=False))
     path = "" if profile == "baselines" else f", Stage 2 {stage2}"
+    paper = (" (each the mean over the image's annotators). The paper shows this data set in a figure (Fig. 7), "
+             "not in Table 1: no paper column has values" if multiclass else ". `paper`: the 2023 arXiv Table 1 (made "
+             "with the 2023 training). Δ = ours - paper")
     cache.write_text(out / "table1.md", f"# {name}: Table 1, profile `{profile}`, seeds {list(seeds)}{path}\n\n"
-                     "Ours: mean ± std over the seeds of the per-seed mean over images. `paper`: the 2023 arXiv "
-                     "Table 1 (made with the 2023 training). Δ = ours - paper.\n\n" + report.to_markdown(pretty)
+                     f"Ours: mean ± std over the seeds of the per-seed mean over images{paper}.\n\n"
+                     + report.to_markdown(pretty)
                      + f"\n\n{stamp.text}\n")
     cache.write_text(out / "RUN.md", run_text(name, profile, ran, runs, minutes, stamp) + earlier)
     if runs:
         cache.write_text(out / "stage1.csv", pd.DataFrame(runs).assign(profile=profile).to_csv(index=False))
     return out
+
+
+#: The metrics of a multi-class data set's table (Fig. 7: the paper shows no table for it).
+NATURAL_METRICS = ("ari", "vi", "dice")
+
+
+def natural_figure(out: Path, scores: pd.DataFrame, title: str) -> Path:
+    """``fig7_boxplots.png`` in ``out``: Fig. 7's per-image boxes of ``scores`` (:func:`cutslib.paper.plot_natural`)."""
+    import matplotlib.pyplot as plt
+
+    from cutslib import paper
+
+    fig = paper.plot_natural(scores, title)
+    with cache.atomic_path(out / "fig7_boxplots.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return out / "fig7_boxplots.png"
 
 
 def build_ablation(dataset, profile: str, seeds=None, lambdas=ablation.LAMBDAS, limit: int | None = None,
@@ -263,6 +288,19 @@ SUMMARY_ROWS = (
     ("cuts_diffusion_persistent", "one_click", "CUTS + diffusion (persistent), one click"),
     ("cuts_kmeans", "label_free", "CUTS + k-means, label-free"),
 )
+#: The rows of a multi-class data set's summary (Berkeley, Fig. 7; means over each image's annotators): (method,
+#: protocol, metric, what the row is).
+NATURAL_ROWS = (
+    ("cuts_kmeans", "raw", "ari", "CUTS + k-means, ARI, raw (label-free)"),
+    ("cuts_diffusion_persistent", "raw", "ari", "CUTS + diffusion (persistent), ARI, raw (label-free)"),
+    ("cuts_diffusion_fixed_level", "raw", "ari", "CUTS + diffusion (fixed level), ARI, raw (label-free)"),
+    ("cuts_diffusion_best_oracle", "oracle_raw", "ari", "CUTS + diffusion (best level), ARI, raw (oracle)"),
+    ("cuts_kmeans", "iou_relabel", "dice", "CUTS + k-means, per-class Dice after IoU matching (uses the truth)"),
+    ("cuts_diffusion_persistent", "iou_relabel", "dice",
+     "CUTS + diffusion (persistent), per-class Dice after IoU matching (uses the truth)"),
+    ("cuts_diffusion_best_oracle", "oracle_relabel", "dice",
+     "CUTS + diffusion (best level), per-class Dice after IoU matching (oracle)"),
+)
 #: Column order of the summary (profiles found in the folder; others follow in name order).
 SUMMARY_PROFILES = ("arxiv2023", "arxiv2023-fast", "paper", "fast", "fast-window", "fast-bn")
 #: (windowed, dense) profile pairs, and the windowed encoder's criterion: each of these rows' mean Dice within the
@@ -271,6 +309,9 @@ WINDOWED_PAIRS = (("fast", "paper"), ("fast-window", "paper"), ("fast-bn", "pape
                   ("arxiv2023-fast", "arxiv2023"))
 WINDOWED_ROWS = (SUMMARY_ROWS[0], SUMMARY_ROWS[1], SUMMARY_ROWS[3])
 WINDOWED_TOLERANCE = 0.01
+#: The baselines' rows of the summary, binary or multi-class (key: True): (protocol, metric) -> what it is.
+BASELINE_VIEWS = {False: {("label_hint", "dice"): "label hint", ("direct", "dice"): "held-out test images"},
+                  True: {("raw", "ari"): "ARI, raw", ("iou_relabel", "dice"): "per-class Dice, IoU matching"}}
 
 
 def readme_markers(name: str) -> tuple[str, str]:
@@ -279,7 +320,8 @@ def readme_markers(name: str) -> tuple[str, str]:
 
 
 def summary_table(folder: Path) -> str:
-    """The Markdown Dice table of :data:`SUMMARY_ROWS` over the profiles recorded in ``folder``."""
+    """The Markdown Dice table of :data:`SUMMARY_ROWS` over the profiles recorded in ``folder`` (for a multi-class
+    data set, the ARI and Dice of :data:`NATURAL_ROWS`)."""
     found = {p.parent.name: p for p in sorted(Path(folder).glob("*/scores.csv")) if p.parent.name != "baselines"}
     if not found:
         raise FileNotFoundError(f"no profile records (*/scores.csv) in {folder}; run `python -m cutslib.published "
@@ -287,33 +329,37 @@ def summary_table(folder: Path) -> str:
     order = [p for p in SUMMARY_PROFILES if p in found] + sorted(set(found) - set(SUMMARY_PROFILES))
     summary = {}
     for profile in order:
-        table = evaluate.summarize(read_scores(found[profile]))
-        summary[profile] = table[table["metric"] == "dice"].set_index(["method", "protocol"])
+        summary[profile] = evaluate.summarize(read_scores(found[profile])).set_index(["method", "protocol", "metric"])
+    natural = "raw" in summary[order[0]].index.get_level_values("protocol")
+    rows = NATURAL_ROWS if natural else [(m, p, "dice", label) for m, p, label in SUMMARY_ROWS]
     counts = {p: int(summary[p]["n_seeds"].max()) for p in order}
     heads = [f"`{p}` ({plural(counts[p], 'seed')})" for p in order]
     paper = evaluate.paper_table().set_index(["dataset", "method"])["dice"]
     dataset = evaluate.PAPER_DATASET.get(Path(folder).name)
-    lines = ["| Dice | paper | " + " | ".join(heads) + " |", "|---" * (len(order) + 2) + "|"]
-    for method, proto, label in SUMMARY_ROWS:
+    lines = [f"| {'Mean over annotators' if natural else 'Dice'} | paper | " + " | ".join(heads) + " |",
+             "|---" * (len(order) + 2) + "|"]
+    for method, proto, metric, label in rows:
         cells, name = [], evaluate.PAPER_ROWS.get((method, proto))
         for profile in order:
             table = summary[profile]
-            if (method, proto) not in table.index:
+            if (method, proto, metric) not in table.index:
                 cells.append("-")
                 continue
-            row = table.loc[(method, proto)]
+            row = table.loc[(method, proto, metric)]
             cells.append(f"{row['mean']:.3f}" + (f" ± {row['std']:.3f}" if row["n_seeds"] > 1 else "")  # no spread of one
                          + (f" ({plural(int(row['n_seeds']), 'seed')})" if row["n_seeds"] != counts[profile] else ""))
-        value = f"{paper[(dataset, name)]:.3f}" if (dataset, name) in paper.index else "-"
+        value = f"{paper[(dataset, name)]:.3f}" if (dataset, name) in paper.index and metric == "dice" else "-"
         lines.append(f"| {label} | {value} | " + " | ".join(cells) + " |")
     lines += windowed_check(summary)
     if (Path(folder) / "baselines" / "scores.csv").exists():  # the other methods: label hint; the UNet: held out
         table = evaluate.summarize(read_scores(Path(folder) / "baselines" / "scores.csv"))
-        table = table[(table["metric"] == "dice") & table["protocol"].isin(["label_hint", "direct"])
+        shown = BASELINE_VIEWS[natural]
+        table = table[np.array([(p, k) in shown for p, k in zip(table["protocol"], table["metric"])], dtype=bool)
                       & (table["n_seeds"] > 0)]
         table = table.sort_values("method", key=lambda m: m.map({b: i for i, b in enumerate(BASELINES)}), kind="stable")
-        lines += ["", "| Baselines, Dice | protocol | paper | ours (mean ± std over seeds) |", "|---|---|---|---|"]
-        lines += [f"| {row.method} | {'held-out test images' if row.protocol == 'direct' else 'label hint'} | "
+        lines += ["", f"| Baselines{'' if natural else ', Dice'} | protocol | paper | ours (mean ± std over seeds) |",
+                  "|---|---|---|---|"]
+        lines += [f"| {row.method} | {shown[(row.protocol, row.metric)]} | "
                   + ("-" if pd.isna(row.paper) else f"{row.paper:.3f}")
                   + f" | {row.mean:.3f} ± {row.std:.3f} ({plural(int(row.n_seeds), 'seed')}) |"
                   for row in table.itertuples()]
@@ -338,9 +384,10 @@ def windowed_check(summary: dict) -> list[str]:
         lines += ["", f"| windowed `{windowed}` minus dense `{dense}`, Dice | difference | tolerance: dense std, "
                   f"at most {WINDOWED_TOLERANCE} | within |", "|---|---|---|---|"]
         for method, proto, label in WINDOWED_ROWS:
-            if (method, proto) not in summary[windowed].index or (method, proto) not in summary[dense].index:
+            key = (method, proto, "dice")
+            if key not in summary[windowed].index or key not in summary[dense].index:
                 continue
-            w, d = summary[windowed].loc[(method, proto)], summary[dense].loc[(method, proto)]
+            w, d = summary[windowed].loc[key], summary[dense].loc[key]
             difference, tolerance = w["mean"] - d["mean"], min(d["std"], WINDOWED_TOLERANCE)
             if d["n_seeds"] > 1:
                 verdict = f"{tolerance:.3f} | " + ("yes" if abs(difference) <= tolerance else
@@ -399,13 +446,21 @@ def write_summary(name: str, readme: Path | None = cache.PROJECT_ROOT / "README.
     folder = PUBLISHED / name
     table = summary_table(folder)
     out = folder / "REPRODUCTION.md"
-    figures = windowed_figure(folder)
-    cache.write_text(out, f"# {name}: Dice of our runs beside the paper's\n\nBuilt by `python -m cutslib.published "
-                     f"--dataset {name} --summary` from `*/scores.csv` here. Ours: mean ± std over each profile's "
-                     "seeds of the per-seed mean over all images. `paper`: the 2023 arXiv Table 1, made with the "
-                     "2023 training (the profile `arxiv2023` is that training); both persistent rules stand beside "
-                     "its one persistent row. Label-free and one-click rows have no paper value.\n\n" + table
-                     + "".join(f"\n![{f.stem}]({f.name})\n" for f in figures)
+    figures = windowed_figure(folder) + sorted(folder.glob("*/fig7_boxplots.png"))
+    built = (f"Built by `python -m cutslib.published --dataset {name} --summary` from `*/scores.csv` here. Ours: mean "
+             "± std over each profile's seeds of the per-seed mean over all images")
+    if table.startswith("| Mean over annotators"):
+        intro = (f"# {name}: our runs, scored as in Fig. 7\n\n{built}, each image's score the mean over its "
+                 "annotators. ARI raw compares the label map as it is (label-free, except the oracle row, which picks "
+                 "the best level with the truth); the per-class Dice after IoU matching, the paper's metric here, "
+                 "first merges segments using the ground truth. The paper shows this data set in a figure (Fig. 7), "
+                 "not in Table 1: no paper column has values.\n\n")
+    else:
+        intro = (f"# {name}: Dice of our runs beside the paper's\n\n{built}. `paper`: the 2023 arXiv Table 1, made "
+                 "with the 2023 training (the profile `arxiv2023` is that training); both persistent rules stand "
+                 "beside its one persistent row. Label-free and one-click rows have no paper value.\n\n")
+    cache.write_text(out, intro + table
+                     + "".join(f"\n![{f.stem}]({f.relative_to(folder)})\n" for f in figures)
                      + "".join(f"\n## The lambda ablation (Fig. 4), `{f.parent.name}`\n\nTable, per-image scores and "
                                f"run: [{f.parent.relative_to(folder)}/]({f.parent.relative_to(folder)}/fig4.md)\n\n"
                                f"![{f.stem}]({f.relative_to(folder)})\n"

@@ -254,3 +254,32 @@ def test_lambda_ablation_record_retrains_per_lambda_and_stands_beside_the_paper(
     assert "| 0 | 1 | `train-" in run and "| 1 | 1 | `train-" in run
     with pytest.raises(ValueError, match="no scores of the ablation's rows"):
         ablation.summarize(scores[scores["method"] == "nothing"])
+
+
+def test_berkeley_record_scores_partitions_and_draws_fig7(tmp_path, monkeypatch):
+    """A multi-class data set's record: ARI and VI (raw and relabelled) and per-class Dice, Fig. 7's boxes, and a
+    summary of the same rows (no paper column: the paper shows Berkeley in a figure)."""
+    monkeypatch.setenv("CUTS_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setattr(published, "PUBLISHED", tmp_path / "published")
+    berkeley = data.load("berkeley", progress=False)
+    crops = data.Dataset(name="berkeley", images=np.ascontiguousarray(berkeley.images[:2, 40:72, 40:72]),
+                         masks=np.ascontiguousarray(berkeley.masks[:2, 40:72, 40:72]),
+                         ids=berkeley.ids[:2], annotations=[a[:, 40:72, 40:72].copy() for a in berkeley.annotations[:2]])
+    out = published.build(crops, "smoke", seeds=[1], methods=["cuts_kmeans", "cuts_diffusion_best_oracle"],
+                          progress=False)
+    base = published.build(crops, "baselines", seeds=[1], methods=["slic"], progress=False)
+    assert out == tmp_path / "published" / "berkeley" / "smoke" and base.name == "baselines"
+    scores = published.read_scores(out / "scores.csv")
+    assert set(scores["protocol"]) == {"raw", "iou_relabel", "oracle_raw", "oracle_relabel"}
+    table = pd.read_csv(out / "table1.csv")
+    assert {"ari", "vi", "dice"} <= set(table.columns) and "hausdorff" not in table.columns
+    assert "Fig. 7" in (out / "table1.md").read_text()
+    assert (out / "fig7_boxplots.png").stat().st_size > 10_000
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- reproduction:berkeley:start -->\n<!-- reproduction:berkeley:end -->\n")
+    summary = published.write_summary("berkeley", readme).read_text()
+    kmeans = scores.query("method == 'cuts_kmeans' and protocol == 'raw' and metric == 'ari'")["value"].mean()
+    assert f"| CUTS + k-means, ARI, raw (label-free) | - | {kmeans:.3f} |" in summary
+    assert "| slic | ARI, raw | - |" in summary and "| slic | per-class Dice, IoU matching | - |" in summary
+    assert "| CUTS + diffusion (best level), per-class Dice after IoU matching (oracle) | - | 0." in summary
+    assert summary.startswith("# berkeley: our runs, scored as in Fig. 7") and "![fig7_boxplots](smoke/fig7_boxplots.png)" in summary
