@@ -80,19 +80,20 @@ VIEW = {"raw": "raw", "oracle_raw": "raw", "iou_relabel": "relabelled", "oracle_
 
 
 def plot_natural(scores: pd.DataFrame, title: str, order=None):
-    """Figure 7: per-image boxes (and points) of each method under each of :data:`PANELS`, from tidy scores of
-    a multi-class data set (:func:`score_natural` or :func:`cutslib.evaluate.evaluate_dataset`); ``order``: the
-    methods, left to right (default: as they come)."""
+    """Figure 7: per-image boxes (and points; each image's mean over the seeds) of each method under each of
+    :data:`PANELS`, from tidy scores of a multi-class data set (:func:`score_natural` or
+    :func:`cutslib.evaluate.evaluate_dataset`); ``order``: the methods, left to right (default: as they come)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    scores = scores.assign(view=scores["protocol"].map(VIEW))
+    scores = (scores.groupby(["method", "protocol", "metric", "image_id"], sort=False)["value"].mean().reset_index()
+              .assign(view=lambda t: t["protocol"].map(VIEW)))
     order = list(order if order is not None else dict.fromkeys(scores["method"]))
     fig, axes = plt.subplots(1, len(PANELS), figsize=(3.1 * len(PANELS), 4.2))
     for ax, (view, metric, panel) in zip(axes, PANELS):
         part = scores[(scores["view"] == view) & (scores["metric"] == metric)]
         sns.boxplot(data=part, x="method", y="value", order=order, ax=ax, color="0.85", fliersize=0)
-        sns.stripplot(data=part, x="method", y="value", order=order, ax=ax, size=2.5, alpha=0.6, color="C0")
+        sns.stripplot(data=part, x="method", y="value", order=order, ax=ax, size=2, alpha=0.35, color="C0")
         ax.set_title(panel, fontsize=9)
         ax.set_xlabel("")
         ax.set_ylabel("Dice" if metric == "dice" else metric.upper())

@@ -96,6 +96,8 @@ def build(dataset, profile: str, seeds=None, methods=CUTS_ONLY, out: Path | None
     seeds = tuple(sorted(set(scores["seed"])))
     multiclass = evaluate.is_multiclass(dataset)  # Berkeley: ARI and VI raw and relabelled, per-class Dice
     _, pretty = evaluate.table1(evaluate.summarize(scores), NATURAL_METRICS if multiclass else evaluate.PAPER_METRICS)
+    if multiclass:  # no paper values to stand beside
+        pretty = pretty.drop(columns=[c for c in pretty.columns if c.endswith((" paper", " Δ"))])
     stamp = report.make_stamp(profile, {"dataset": name, "seeds": list(seeds), "methods": list(methods)}, commit)
     out.mkdir(parents=True, exist_ok=True)
     write_scores(out / "scores.csv", scores)
