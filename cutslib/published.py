@@ -173,7 +173,7 @@ def build_ablation(dataset, profile: str, seeds=None, lambdas=ablation.LAMBDAS, 
                      "Ours: mean ± std over the seeds of the per-seed mean over images. `paper`: the 2023 arXiv "
                      "Fig. 4 (made with the 2023 training, 56 images; one CUTS curve). All metrics: `fig4.csv`.\n\n"
                      + report.to_markdown(ablation_dice(summary, dataset.name)) + f"\n\n{stamp.text}\n")
-    fig = ablation.plot(summary, f"ours, {profile}, {plural(len(seeds), 'seed')}, {images}", dataset.name)
+    fig = ablation.plot(summary, f"{profile}, {plural(len(seeds), 'seed')}, {images}", dataset.name)
     with cache.atomic_path(out / "fig4_lambda_ablation.png") as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -203,7 +203,8 @@ def ablation_dice(summary: pd.DataFrame, dataset: str = "retina") -> pd.DataFram
     table["paper"] = [f"{paper[v]:.3f}" if v in paper.index else "-" for v in table["lambda"]]
     for method, proto, label in ablation.ROWS:
         rows = dice[(dice["method"] == method) & (dice["protocol"] == proto)].set_index("lam")
-        table[label] = [f"{rows.loc[v, 'mean']:.3f} ± {rows.loc[v, 'std']:.3f}" if v in rows.index else "-"
+        table[label] = [("-" if v not in rows.index else f"{rows.loc[v, 'mean']:.3f}"
+                         + (f" ± {rows.loc[v, 'std']:.3f}" if rows.loc[v, "n_seeds"] > 1 else ""))  # no spread of one
                         for v in table["lambda"]]
     table["lambda"] = [f"{v:g}" for v in table["lambda"]]
     return table
