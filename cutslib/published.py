@@ -125,15 +125,26 @@ NATURAL_METRICS = ("ari", "vi", "dice")
 
 def natural_figure(out: Path, scores: pd.DataFrame, title: str) -> Path:
     """``fig7_boxplots.png`` in ``out``: Fig. 7's per-image boxes of ``scores`` (:func:`cutslib.paper.plot_natural`)."""
-    import matplotlib.pyplot as plt
-
     from cutslib import paper
 
-    fig = paper.plot_natural(scores, title)
-    with cache.atomic_path(out / "fig7_boxplots.png") as tmp:
+    return save_png(paper.plot_natural(scores, title), out / "fig7_boxplots.png")
+
+
+def save_png(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` as a PNG (atomically, 100 dpi) and close it."""
+    import matplotlib.pyplot as plt
+
+    with cache.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
-    return out / "fig7_boxplots.png"
+    return path
+
+
+def run_header(title: str, stamp) -> list[str]:
+    """RUN.md's first lines: ``title``, then the command as typed, the commit it started at and the machine."""
+    command = " ".join(shlex.quote(a) for a in ["python", "-m", "cutslib.published", *sys.argv[1:]])
+    return [title, "", f"- command: `{command}`", f"- commit (when the command started): {stamp.commit}; {stamp.text}",
+            f"- machine: {machine()}"]
 
 
 def build_ablation(dataset, profile: str, seeds=None, lambdas=ablation.LAMBDAS, limit: int | None = None,
@@ -144,8 +155,6 @@ def build_ablation(dataset, profile: str, seeds=None, lambdas=ablation.LAMBDAS, 
     per lambda beside the paper's curve), ``fig4_lambda_ablation.png`` and ``RUN.md``. The record is rewritten
     whole from the cache (``CUTS_RESULTS_DIR``), which trains and segments only what is missing: give every
     seed it should hold."""
-    import matplotlib.pyplot as plt
-
     if profile not in train.PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(train.PROFILES)}")
     commit = report.git_commit()
@@ -173,15 +182,11 @@ def build_ablation(dataset, profile: str, seeds=None, lambdas=ablation.LAMBDAS, 
                      "Ours: mean ± std over the seeds of the per-seed mean over images. `paper`: the 2023 arXiv "
                      "Fig. 4 (made with the 2023 training, 56 images; one CUTS curve). All metrics: `fig4.csv`.\n\n"
                      + report.to_markdown(ablation_dice(summary, dataset.name)) + f"\n\n{stamp.text}\n")
-    fig = ablation.plot(summary, f"{profile}, {plural(len(seeds), 'seed')}, {images}", dataset.name)
-    with cache.atomic_path(out / "fig4_lambda_ablation.png") as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    save_png(ablation.plot(summary, f"{profile}, {plural(len(seeds), 'seed')}, {images}", dataset.name),
+             out / "fig4_lambda_ablation.png")
     runs_table = pd.DataFrame(runs).assign(stage2=stage2)
     cache.write_text(out / "stage1.csv", runs_table.assign(profile=profile).to_csv(index=False))
-    lines = [f"# How the lambda ablation of `{dataset.name}` / `{profile}` was made", "",
-             f"- command: `{' '.join(shlex.quote(a) for a in ['python', '-m', 'cutslib.published', *sys.argv[1:]])}`",
-             f"- commit (when the command started): {stamp.commit}; {stamp.text}", f"- machine: {machine()}",
+    lines = run_header(f"# How the lambda ablation of `{dataset.name}` / `{profile}` was made", stamp) + [
              f"- {what}; lambdas {list(lambdas)}", "",
              f"Stage 1 (`{profile}` with lambda set per row: {train.PROFILES[profile]})", "",
              "| lambda | seed | cache folder | epochs | best epoch | best val loss | wall time (min) |",
@@ -304,6 +309,8 @@ NATURAL_ROWS = (
     ("cuts_diffusion_best_oracle", "oracle_relabel", "dice",
      "CUTS + diffusion (best level), per-class Dice after IoU matching (oracle)"),
 )
+#: The first cell of a multi-class summary's header (``write_summary`` tells the two kinds apart by it).
+NATURAL_HEAD = "Mean over annotators"
 #: Column order of the summary (profiles found in the folder; others follow in name order).
 SUMMARY_PROFILES = ("arxiv2023", "arxiv2023-fast", "paper", "fast", "fast-window", "fast-bn")
 #: (windowed, dense) profile pairs, and the windowed encoder's criterion: each of these rows' mean Dice within the
@@ -333,13 +340,13 @@ def summary_table(folder: Path) -> str:
     summary = {}
     for profile in order:
         summary[profile] = evaluate.summarize(read_scores(found[profile])).set_index(["method", "protocol", "metric"])
-    natural = "raw" in summary[order[0]].index.get_level_values("protocol")
+    natural = "raw" in summary[order[0]].index.get_level_values("protocol")  # multi-class (Berkeley) records
     rows = NATURAL_ROWS if natural else [(m, p, "dice", label) for m, p, label in SUMMARY_ROWS]
     counts = {p: int(summary[p]["n_seeds"].max()) for p in order}
     heads = [f"`{p}` ({plural(counts[p], 'seed')})" for p in order]
     paper = evaluate.paper_table().set_index(["dataset", "method"])["dice"]
     dataset = evaluate.PAPER_DATASET.get(Path(folder).name)
-    lines = [f"| {'Mean over annotators' if natural else 'Dice'} | paper | " + " | ".join(heads) + " |",
+    lines = [f"| {NATURAL_HEAD if natural else 'Dice'} | paper | " + " | ".join(heads) + " |",
              "|---" * (len(order) + 2) + "|"]
     for method, proto, metric, label in rows:
         cells, name = [], evaluate.PAPER_ROWS.get((method, proto))
@@ -435,11 +442,7 @@ def windowed_figure(folder: Path) -> list[Path]:
             ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal", xlabel=f"dense ({dense}), {plural(seeds[1], 'seed')}")
         axes[0].set_ylabel(f"windowed ({windowed}), {plural(seeds[0], 'seed')}")
         fig.suptitle(f"{Path(folder).name}: Dice per image, windowed against dense encoder", fontsize=10, y=1.06)
-        path = Path(folder) / f"{windowed}_vs_{dense}.png"
-        with cache.atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_png(fig, Path(folder) / f"{windowed}_vs_{dense}.png"))
     return paths
 
 
@@ -452,7 +455,7 @@ def write_summary(name: str, readme: Path | None = cache.PROJECT_ROOT / "README.
     figures = windowed_figure(folder) + sorted(folder.glob("*/fig7_boxplots.png"))
     built = (f"Built by `python -m cutslib.published --dataset {name} --summary` from `*/scores.csv` here. Ours: mean "
              "± std over each profile's seeds of the per-seed mean over all images")
-    if table.startswith("| Mean over annotators"):
+    if table.startswith(f"| {NATURAL_HEAD} |"):
         intro = (f"# {name}: our runs, scored as in Fig. 7\n\n{built}, each image's score the mean over its "
                  "annotators. ARI raw compares the label map as it is (label-free, except the oracle row, which picks "
                  "the best level with the truth); the per-class Dice after IoU matching, the paper's metric here, "
@@ -480,9 +483,7 @@ def write_summary(name: str, readme: Path | None = cache.PROJECT_ROOT / "README.
 
 def run_text(name, profile, seeds, runs, minutes, stamp) -> str:
     """RUN.md: how this command made (or added ``seeds`` to) the record; ``runs``: every seed's Stage 1."""
-    lines = [f"# How `{name}` / `{profile}` was made", "",
-             f"- command: `{' '.join(shlex.quote(a) for a in ['python', '-m', 'cutslib.published', *sys.argv[1:]])}`",
-             f"- commit (when the command started): {stamp.commit}; {stamp.text}", f"- machine: {machine()}",
+    lines = run_header(f"# How `{name}` / `{profile}` was made", stamp) + [
              f"- seeds run by this command: {list(seeds)}", ""]
     if runs:
         lines[-1:] = [f"- Stage 2: the {runs[-1]['stage2']} path (`CUTS_STAGE2` / "
