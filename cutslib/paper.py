@@ -89,8 +89,13 @@ def plot_natural(scores: pd.DataFrame, title: str, order=None):
     scores = (scores.groupby(["method", "protocol", "metric", "image_id"], sort=False)["value"].mean().reset_index()
               .assign(view=lambda t: t["protocol"].map(VIEW)))
     order = list(order if order is not None else dict.fromkeys(scores["method"]))
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(3.1 * len(PANELS), 4.2))
-    for ax, (view, metric, panel) in zip(axes, PANELS):
+    rows = 1 if len(order) <= 5 else 2  # many methods: wider panels on two rows
+    cols = -(-len(PANELS) // rows)
+    width = max(3.1, 0.45 * len(order) + 0.6)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, 4.2 * rows), squeeze=False)
+    for ax in axes.flat[len(PANELS):]:
+        ax.remove()
+    for ax, (view, metric, panel) in zip(axes.flat, PANELS):
         part = scores[(scores["view"] == view) & (scores["metric"] == metric)]
         sns.boxplot(data=part, x="method", y="value", order=order, ax=ax, color="0.85", fliersize=0)
         sns.stripplot(data=part, x="method", y="value", order=order, ax=ax, size=2, alpha=0.35, color="C0")

@@ -24,7 +24,9 @@ It stays small and text-first: data, checkpoints and embeddings never go in.
 
 ``--summary`` writes ``figures/published/<dataset>/REPRODUCTION.md`` from every profile's ``scores.csv`` there:
 the Dice of each Table 1 row, paper beside every profile (mean ± std over its seeds), and puts the same table
-into the README's "Reproduction" section (between its ``reproduction:<dataset>`` markers).
+into the README's "Reproduction" section (between its ``reproduction:<dataset>`` markers), and rebuilds the
+README's overview of every data set (``reproduction:overview``). A multi-class data set (Berkeley) gets Fig. 7's
+boxes of every record there, CUTS beside the baselines.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cutslib import ablation, cache, data, evaluate, report, segment, train
+from cutslib import ablation, baselines, cache, data, evaluate, report, segment, train
 
 PUBLISHED = cache.PROJECT_ROOT / "figures" / "published"
 #: The lambda ablation's records: ``figures/published/<dataset>/lambda-ablation/<profile>/``.
@@ -103,7 +105,7 @@ def build(dataset, profile: str, seeds=None, methods=CUTS_ONLY, out: Path | None
     write_scores(out / "scores.csv", scores)
     if multiclass:
         natural_figure(out, scores, f"{name}: per-image scores, mean over annotators, profile {profile}, "
-                       f"{plural(len(seeds), 'seed')} {list(seeds)}. Left two: label-free view")
+                       f"{plural(len(seeds), 'seed')} {list(seeds)}. The first two panels: label-free view")
     cache.write_text(out / "table1.csv", pretty.to_csv(index=False))
     path = "" if profile == "baselines" else f", Stage 2 {stage2}"
     paper = (" (each the mean over the image's annotators). The paper shows this data set in a figure (Fig. 7), "
@@ -128,6 +130,27 @@ def natural_figure(out: Path, scores: pd.DataFrame, title: str) -> Path:
     from cutslib import paper
 
     return save_png(paper.plot_natural(scores, title), out / "fig7_boxplots.png")
+
+
+def natural_records_figure(folder: Path) -> Path:
+    """``fig7_boxplots.png`` in data set ``folder``: Fig. 7's per-image boxes of every record there, CUTS's
+    methods (each named with its profile) beside the baselines, as the paper draws them."""
+    from cutslib import paper
+
+    parts, cuts, shown = [], [], []
+    for path in sorted(Path(folder).glob("*/scores.csv")):
+        scores, profile = read_scores(path), path.parent.name
+        seeds = sorted(set(scores["seed"]))
+        shown.append(f"{profile} ({plural(len(seeds), 'seed')})")
+        if profile != "baselines":
+            scores = scores.assign(method=scores["method"] + f" ({profile})")
+            cuts += list(dict.fromkeys(scores["method"]))
+        parts.append(scores)
+    scores = pd.concat(parts, ignore_index=True)
+    order = cuts + [m for m in BASELINES if m in set(scores["method"])]
+    title = (f"{Path(folder).name}: per-image scores (mean over annotators and seeds); records: {', '.join(shown)}. "
+             "The first two panels: label-free view")
+    return save_png(paper.plot_natural(scores, title, order), Path(folder) / "fig7_boxplots.png")
 
 
 def save_png(fig, path: Path) -> Path:
@@ -384,6 +407,71 @@ def summary_table(folder: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The overview's Dice columns: (method, protocol, heading); the 2023 Stage 2's methods go in their twins' columns.
+OVERVIEW_COLUMNS = (("cuts_kmeans", "label_hint", "k-means, label hint"),
+                    ("cuts_diffusion_persistent", "label_hint", "persistent (2024 rule), label hint"),
+                    ("cuts_diffusion_persistent2023", "label_hint", "persistent (2023 rule), label hint"),
+                    ("cuts_diffusion_best_oracle", "oracle", "best level, oracle"))
+CATCH_TWINS = {"cuts_catch2023_persistent": "cuts_diffusion_persistent2023",
+               "cuts_catch2023_best_oracle": "cuts_diffusion_best_oracle"}
+
+
+def overview_table(root: Path | None = None) -> str:
+    """The Markdown overview of every binary data set's records under ``root`` (default :data:`PUBLISHED`): a line
+    for the paper, then one per profile and Stage 2, with the Dice of :data:`OVERVIEW_COLUMNS` (mean ± std over
+    seeds) and the best other unsupervised method under the label hint."""
+    root = Path(root or PUBLISHED)
+    paper = evaluate.paper_table().set_index(["dataset", "method"])["dice"]
+    order = list(evaluate.PAPER_DATASET)  # the paper's order, then any other data set
+    folders = sorted((p for p in root.iterdir() if p.is_dir()),
+                     key=lambda p: (order.index(p.name) if p.name in order else len(order), p.name))
+    lines = ["| data set | Stage 1 (seeds) | Stage 2 | " + " | ".join(h for *_, h in OVERVIEW_COLUMNS)
+             + " | best other unsupervised, label hint |", "|---" * (len(OVERVIEW_COLUMNS) + 4) + "|"]
+    for folder in folders:
+        found = {p.parent.name: p for p in folder.glob("*/scores.csv")}
+        profiles = [p for p in SUMMARY_PROFILES if p in found and p in train.PROFILES]  # not the retired ones
+        tables = {p: evaluate.summarize(read_scores(found[p])) for p in found}
+        if not profiles or any((tables[p]["protocol"] == "raw").any() for p in profiles):
+            continue  # no CUTS record yet, or a multi-class data set (Berkeley: its own table)
+        name, theirs = folder.name, evaluate.PAPER_DATASET.get(folder.name)
+        cells = [f"{paper[(theirs, evaluate.PAPER_ROWS[(m, p)])]:.3f}" if (theirs, evaluate.PAPER_ROWS[(m, p)]) in
+                 paper.index else "-" for m, p, _ in OVERVIEW_COLUMNS]
+        rivals = [(paper[(theirs, m)], m) for m in baselines.UNSUPERVISED + ("stego",) if (theirs, m) in paper.index]
+        best = "{1} {0:.3f}".format(*max(rivals)) if rivals else "-"
+        lines.append(f"| {name} | the paper | 2023 code | " + " | ".join(cells) + f" | {best} |")
+        if "baselines" in tables:
+            base = tables["baselines"].query("protocol == 'label_hint' and metric == 'dice' and n_seeds > 0")
+            base = base[base["method"].isin(baselines.UNSUPERVISED)]
+            best = "-" if base.empty else "{method} {mean:.3f}".format(**base.loc[base["mean"].idxmax()])
+        else:
+            best = "-"
+        for profile in profiles:
+            table = tables[profile].query("metric == 'dice'").set_index(["method", "protocol"])
+            seeds = int(table["n_seeds"].max())
+            runs = found[profile].parent / "stage1.csv"
+            stage2 = pd.read_csv(runs).get("stage2", pd.Series(["-"])).iloc[0] if runs.exists() else "-"
+            for path, twin in ((stage2, {}), ("2023 (CATCH-style)", {v: k for k, v in CATCH_TWINS.items()})):
+                keys = [(twin.get(m) if twin else m, p) for m, p, _ in OVERVIEW_COLUMNS]
+                keys = [k if k in table.index else None for k in keys]
+                if not any(keys):
+                    continue
+                cells = ["-" if k is None else f"{table.loc[k, 'mean']:.3f}" + (
+                    f" ± {table.loc[k, 'std']:.3f}" if table.loc[k, "n_seeds"] > 1 else "") for k in keys]
+                lines.append(f"| {name} | `{profile}` ({seeds}) | {path} | " + " | ".join(cells) + f" | {best} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_overview(readme: Path, root: Path | None = None) -> bool:
+    """Put :func:`overview_table` into ``readme``'s ``reproduction:overview`` block; False if it has none."""
+    text = Path(readme).read_text()
+    start, end = readme_markers("overview")
+    if start not in text or end not in text:
+        return False
+    head, rest = text.split(start, 1)
+    cache.write_text(Path(readme), head + start + "\n" + overview_table(root) + end + rest.split(end, 1)[1])
+    return True
+
+
 def windowed_check(summary: dict) -> list[str]:
     """Table lines: each windowed profile's mean Dice minus its dense pair's, and whether that is within the
     criterion (:data:`WINDOWED_TOLERANCE`); a verdict needs at least 2 dense seeds."""
@@ -452,10 +540,11 @@ def write_summary(name: str, readme: Path | None = cache.PROJECT_ROOT / "README.
     folder = PUBLISHED / name
     table = summary_table(folder)
     out = folder / "REPRODUCTION.md"
-    figures = windowed_figure(folder) + sorted(folder.glob("*/fig7_boxplots.png"))
+    natural = table.startswith(f"| {NATURAL_HEAD} |")
+    figures = [natural_records_figure(folder)] if natural else windowed_figure(folder)
     built = (f"Built by `python -m cutslib.published --dataset {name} --summary` from `*/scores.csv` here. Ours: mean "
              "± std over each profile's seeds of the per-seed mean over all images")
-    if table.startswith(f"| {NATURAL_HEAD} |"):
+    if natural:
         intro = (f"# {name}: our runs, scored as in Fig. 7\n\n{built}, each image's score the mean over its "
                  "annotators. ARI raw compares the label map as it is (label-free, except the oracle row, which picks "
                  "the best level with the truth); the per-class Dice after IoU matching, the paper's metric here, "
@@ -478,6 +567,7 @@ def write_summary(name: str, readme: Path | None = cache.PROJECT_ROOT / "README.
             raise ValueError(f"{readme} has no {start} ... {end} block for {name}'s reproduction table")
         head, rest = text.split(start, 1)
         cache.write_text(readme, head + start + "\n" + table + end + rest.split(end, 1)[1])
+        write_overview(readme, folder.parent)
     return out
 
 

@@ -125,7 +125,8 @@ def test_summary_puts_every_profile_beside_the_paper_and_into_the_readme(tmp_pat
     monkeypatch.setattr(published, "PUBLISHED", tmp_path)
     readme = tmp_path / "README.md"
     readme.write_text("# x\n<!-- reproduction:retina:start -->\nold table\n<!-- reproduction:retina:end -->\n"
-                      "<!-- reproduction:brain_tumor_cuts:start -->\nother\n<!-- reproduction:brain_tumor_cuts:end -->\nrest\n")
+                      "<!-- reproduction:brain_tumor_cuts:start -->\nother\n<!-- reproduction:brain_tumor_cuts:end -->\nrest\n"
+                      "<!-- reproduction:overview:start -->\n<!-- reproduction:overview:end -->\n")
     with pytest.raises(FileNotFoundError, match="no profile records"):
         published.write_summary("retina", readme)
     for profile, dice in (("fast", {1: 0.6, 2: 0.8}), ("arxiv2023", {2021: 0.7})):
@@ -139,7 +140,8 @@ def test_summary_puts_every_profile_beside_the_paper_and_into_the_readme(tmp_pat
     (tmp_path / "retina" / "baselines").mkdir()
     baseline = _scores("-", {1: 0.5, 2: 0.6, 3: 0.7}, {1: 0.5, 2: 0.6, 3: 0.7})
     published.write_scores(tmp_path / "retina" / "baselines" / "scores.csv", pd.concat(
-        [baseline.replace("cuts_kmeans", "slic"), baseline.replace("cuts_kmeans", "random")]))  # random added later
+        [baseline.replace("cuts_kmeans", "slic"),
+         baseline.replace("cuts_kmeans", "random").assign(value=lambda t: t["value"] - 0.4)]))  # random added later
     (tmp_path / "retina" / "lambda-ablation" / "fast").mkdir(parents=True)
     (tmp_path / "retina" / "lambda-ablation" / "fast" / "fig4_lambda_ablation.png").write_bytes(b"png")
     out = published.write_summary("retina", readme)
@@ -160,8 +162,15 @@ def test_summary_puts_every_profile_beside_the_paper_and_into_the_readme(tmp_pat
     assert "| `fast` | 1, 2 | 200, 200 | 0.00500 ± 0.00100 | 11.0 |" in table
     text = readme.read_text()
     assert "old table" not in text and row in text  # another data set's block is left alone
-    assert text.endswith("<!-- reproduction:retina:end -->\n<!-- reproduction:brain_tumor_cuts:start -->\nother\n"
-                         "<!-- reproduction:brain_tumor_cuts:end -->\nrest\n")
+    assert "<!-- reproduction:retina:end -->\n<!-- reproduction:brain_tumor_cuts:start -->\nother\n" \
+           "<!-- reproduction:brain_tumor_cuts:end -->\nrest\n" in text
+    # the overview of every data set: the paper's line, then each profile (its 2023 Stage 2 on a line of its own)
+    overview = text.split("<!-- reproduction:overview:start -->\n")[1].split("<!-- reproduction:overview:end -->")[0]
+    assert overview == published.overview_table(tmp_path)
+    assert "| retina | the paper | 2023 code | 0.673 | 0.685 | 0.685 | 0.735 | stego 0.649 |" in overview
+    assert "| retina | `arxiv2023` (1) | - | 0.700 | - | - | - | slic 0.600 |" in overview
+    assert "| retina | `fast` (2) | - | 0.700 ± 0.100 | - | - | - | slic 0.600 |" in overview
+    assert "| retina | `fast` (2) | 2023 (CATCH-style) | - | - | 0.900 | - | slic 0.600 |" in overview
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="reproduction:retina:start"):
         published.write_summary("retina", readme)
@@ -213,6 +222,8 @@ def test_committed_records_read_back_and_match_their_summaries():
         assert table in (folder / "REPRODUCTION.md").read_text(), f"{folder.name}: rerun --summary"
         start, end = published.readme_markers(folder.name)
         assert readme.split(start)[1].split(end)[0].strip() == table.strip(), f"{folder.name}: README block"
+    start, end = published.readme_markers("overview")
+    assert readme.split(start)[1].split(end)[0].strip() == published.overview_table().strip(), "README overview"
     for path in published.PUBLISHED.glob(f"*/{published.ABLATION}/*/scores.csv"):  # the lambda ablations
         from cutslib import ablation
 
@@ -282,4 +293,5 @@ def test_berkeley_record_scores_partitions_and_draws_fig7(tmp_path, monkeypatch)
     assert f"| CUTS + k-means, ARI, raw (label-free) | - | {kmeans:.3f} |" in summary
     assert "| slic | ARI, raw | - |" in summary and "| slic | per-class Dice, IoU matching | - |" in summary
     assert "| CUTS + diffusion (best level), per-class Dice after IoU matching (oracle) | - | 0." in summary
-    assert summary.startswith("# berkeley: our runs, scored as in Fig. 7") and "![fig7_boxplots](smoke/fig7_boxplots.png)" in summary
+    assert summary.startswith("# berkeley: our runs, scored as in Fig. 7") and "![fig7_boxplots](fig7_boxplots.png)" in summary
+    assert (tmp_path / "published" / "berkeley" / "fig7_boxplots.png").stat().st_size > 10_000  # CUTS beside baselines
