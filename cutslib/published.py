@@ -416,17 +416,20 @@ CATCH_TWINS = {"cuts_catch2023_persistent": "cuts_diffusion_persistent2023",
                "cuts_catch2023_best_oracle": "cuts_diffusion_best_oracle"}
 
 
-def overview_table(root: Path | None = None) -> str:
-    """The Markdown overview of every binary data set's records under ``root`` (default :data:`PUBLISHED`): a line
-    for the paper, then one per profile and Stage 2, with the Dice of :data:`OVERVIEW_COLUMNS` (mean ± std over
-    seeds) and the best other unsupervised method under the label hint."""
+#: Data sets of ours that stand in for slices the paper never published (their lines are not comparable).
+SUBSTITUTES = ("brain_ventricles", "brain_tumor_lgg")
+
+
+def overview(root: Path | None = None) -> pd.DataFrame:
+    """Every binary data set's records under ``root`` (default :data:`PUBLISHED`), one row per data set, line and
+    column of :data:`OVERVIEW_COLUMNS`: ``dataset, stage1`` ("the paper" or a profile), ``seeds, stage2, column,
+    mean, std`` (NaN for one seed and for the paper) and ``rival`` (the best other unsupervised method, label hint)."""
     root = Path(root or PUBLISHED)
     paper = evaluate.paper_table().set_index(["dataset", "method"])["dice"]
     order = list(evaluate.PAPER_DATASET)  # the paper's order, then any other data set
     folders = sorted((p for p in root.iterdir() if p.is_dir()),
                      key=lambda p: (order.index(p.name) if p.name in order else len(order), p.name))
-    lines = ["| data set | Stage 1 (seeds) | Stage 2 | " + " | ".join(h for *_, h in OVERVIEW_COLUMNS)
-             + " | best other unsupervised, label hint |", "|---" * (len(OVERVIEW_COLUMNS) + 4) + "|"]
+    rows = []
     for folder in folders:
         found = {p.parent.name: p for p in folder.glob("*/scores.csv")}
         profiles = [p for p in SUMMARY_PROFILES if p in found and p in train.PROFILES]  # not the retired ones
@@ -434,41 +437,97 @@ def overview_table(root: Path | None = None) -> str:
         if not profiles or any((tables[p]["protocol"] == "raw").any() for p in profiles):
             continue  # no CUTS record yet, or a multi-class data set (Berkeley: its own table)
         name, theirs = folder.name, evaluate.PAPER_DATASET.get(folder.name)
-        cells = [f"{paper[(theirs, evaluate.PAPER_ROWS[(m, p)])]:.3f}" if (theirs, evaluate.PAPER_ROWS[(m, p)]) in
-                 paper.index else "-" for m, p, _ in OVERVIEW_COLUMNS]
         rivals = [(paper[(theirs, m)], m) for m in baselines.UNSUPERVISED + ("stego",) if (theirs, m) in paper.index]
-        best = "{1} {0:.3f}".format(*max(rivals)) if rivals else "-"
-        lines.append(f"| {name} | the paper | 2023 code | " + " | ".join(cells) + f" | {best} |")
-        if "baselines" in tables:
-            base = tables["baselines"].query("protocol == 'label_hint' and metric == 'dice' and n_seeds > 0")
-            base = base[base["method"].isin(baselines.UNSUPERVISED)]
-            best = "-" if base.empty else "{method} {mean:.3f}".format(**base.loc[base["mean"].idxmax()])
-        else:
-            best = "-"
+        line = dict(dataset=name, stage1="the paper", seeds=0, stage2="2023 code", std=np.nan,
+                    rival="{1} {0:.3f}".format(*max(rivals)) if rivals else "-")
+        rows += [dict(line, column=h, mean=paper[(theirs, evaluate.PAPER_ROWS[(m, p)])]) for m, p, h in OVERVIEW_COLUMNS
+                 if (theirs, evaluate.PAPER_ROWS[(m, p)]) in paper.index]
+        base = tables.get("baselines", pd.DataFrame(columns=["method", "protocol", "metric", "n_seeds", "mean"]))
+        base = base[(base["protocol"] == "label_hint") & (base["metric"] == "dice") & (base["n_seeds"] > 0)
+                    & base["method"].isin(baselines.UNSUPERVISED)]
+        rival = "-" if base.empty else "{method} {mean:.3f}".format(**base.loc[base["mean"].idxmax()])
         for profile in profiles:
             table = tables[profile].query("metric == 'dice'").set_index(["method", "protocol"])
-            seeds = int(table["n_seeds"].max())
             runs = found[profile].parent / "stage1.csv"
             stage2 = pd.read_csv(runs).get("stage2", pd.Series(["-"])).iloc[0] if runs.exists() else "-"
             for path, twin in ((stage2, {}), ("2023 (CATCH-style)", {v: k for k, v in CATCH_TWINS.items()})):
-                keys = [(twin.get(m) if twin else m, p) for m, p, _ in OVERVIEW_COLUMNS]
-                keys = [k if k in table.index else None for k in keys]
-                if not any(keys):
-                    continue
-                cells = ["-" if k is None else f"{table.loc[k, 'mean']:.3f}" + (
-                    f" ± {table.loc[k, 'std']:.3f}" if table.loc[k, "n_seeds"] > 1 else "") for k in keys]
-                lines.append(f"| {name} | `{profile}` ({seeds}) | {path} | " + " | ".join(cells) + f" | {best} |")
+                for m, p, h in OVERVIEW_COLUMNS:
+                    key = (twin.get(m) if twin else m, p)
+                    if key in table.index:
+                        row = table.loc[key]
+                        rows.append(dict(dataset=name, stage1=profile, seeds=int(table["n_seeds"].max()),
+                                         stage2=path, column=h, mean=row["mean"],
+                                         std=row["std"] if row["n_seeds"] > 1 else np.nan, rival=rival))
+    return pd.DataFrame(rows, columns=["dataset", "stage1", "seeds", "stage2", "column", "mean", "std", "rival"])
+
+
+def overview_table(root: Path | None = None) -> str:
+    """:func:`overview` as a Markdown table: a line for the paper, then one per profile and Stage 2."""
+    heads = [h for *_, h in OVERVIEW_COLUMNS]
+    lines = ["| data set | Stage 1 (seeds) | Stage 2 | " + " | ".join(heads) + " | best other unsupervised, label hint |",
+             "|---" * (len(heads) + 4) + "|"]
+    for (name, stage1, seeds, stage2, rival), line in overview(root).groupby(
+            ["dataset", "stage1", "seeds", "stage2", "rival"], sort=False):
+        values = line.set_index("column")
+        cells = ["-" if h not in values.index else f"{values.loc[h, 'mean']:.3f}"
+                 + ("" if np.isnan(values.loc[h, "std"]) else f" ± {values.loc[h, 'std']:.3f}") for h in heads]
+        label = stage1 if stage1 == "the paper" else f"`{stage1}` ({seeds})"
+        lines.append(f"| {name} | {label} | {stage2} | " + " | ".join(cells) + f" | {rival} |")
     return "\n".join(lines) + "\n"
 
 
+def overview_figure(root: Path | None = None) -> Path:
+    """``overview.png`` in ``root``: :func:`overview` as a picture, a panel per data set, each line's Dice (± std
+    over seeds) per column beside the paper's value (a black bar)."""
+    import matplotlib.pyplot as plt
+
+    root = Path(root or PUBLISHED)
+    frame = overview(root)
+    heads = [h for *_, h in OVERVIEW_COLUMNS]
+    names = list(dict.fromkeys(frame["dataset"]))
+    ours = [line for line in dict.fromkeys(zip(frame["stage1"], frame["stage2"])) if line[0] != "the paper"]
+    colours = {line: plt.cm.tab10(i % 10) for i, line in enumerate(ours)}
+    fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names) + 1.6, 4.2), sharey=True, squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        part = frame[frame["dataset"] == name]
+        lines = list(dict.fromkeys(zip(part["stage1"], part["stage2"])))
+        for j, (stage1, stage2) in enumerate(lines):
+            sub = part[(part["stage1"] == stage1) & (part["stage2"] == stage2)]
+            y = np.array([heads.index(c) for c in sub["column"]], dtype=float)
+            if stage1 == "the paper":
+                ax.scatter(sub["mean"], y, marker="|", s=400, color="k", linewidths=2, zorder=3)
+                continue
+            y += 0.5 * ((j - 1) / max(len(lines) - 2, 1) - 0.5) if len(lines) > 2 else 0
+            ax.errorbar(sub["mean"], y, xerr=sub["std"].fillna(0), fmt="o", ms=4, capsize=2,
+                        color=colours[(stage1, stage2)])
+        ax.set(xlim=(0, 1), title=name + (" (not the paper's slices)" if name in SUBSTITUTES else ""), xlabel="Dice")
+        ax.title.set_fontsize(9)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0, 0].set_yticks(range(len(heads)), heads, fontsize=8)
+    axes[0, 0].invert_yaxis()
+    handles = [plt.Line2D([], [], color="k", marker="|", ls="", ms=12, mew=2, label="the paper (2023 arXiv Table 1)")]
+    seeds = frame.groupby(["stage1", "stage2"])["seeds"].max()
+    handles += [plt.Line2D([], [], color=colours[line], marker="o", ls="", ms=5,
+                           label=f"{line[0]}, Stage 2 {line[1]} (up to {plural(seeds[line], 'seed')})") for line in ours]
+    rows = -(-len(handles) // 3)
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle("CUTS, Dice under the paper's protocols: our records (mean ± std over seeds) beside the paper",
+                 fontsize=10)
+    fig.tight_layout(rect=(0, 0.045 * rows, 1, 1))
+    return save_png(fig, root / "overview.png")
+
+
 def write_overview(readme: Path, root: Path | None = None) -> bool:
-    """Put :func:`overview_table` into ``readme``'s ``reproduction:overview`` block; False if it has none."""
+    """Put :func:`overview_table` and :func:`overview_figure` into ``readme``'s ``reproduction:overview`` block;
+    False if it has none."""
     text = Path(readme).read_text()
     start, end = readme_markers("overview")
     if start not in text or end not in text:
         return False
     head, rest = text.split(start, 1)
-    cache.write_text(Path(readme), head + start + "\n" + overview_table(root) + end + rest.split(end, 1)[1])
+    figure = overview_figure(root).relative_to(Path(readme).parent)
+    cache.write_text(Path(readme), head + start + "\n" + overview_table(root) + f"\n![overview]({figure})\n"
+                     + end + rest.split(end, 1)[1])
     return True
 
 

@@ -166,7 +166,8 @@ def test_summary_puts_every_profile_beside_the_paper_and_into_the_readme(tmp_pat
            "<!-- reproduction:brain_tumor_cuts:end -->\nrest\n" in text
     # the overview of every data set: the paper's line, then each profile (its 2023 Stage 2 on a line of its own)
     overview = text.split("<!-- reproduction:overview:start -->\n")[1].split("<!-- reproduction:overview:end -->")[0]
-    assert overview == published.overview_table(tmp_path)
+    assert overview == published.overview_table(tmp_path) + "\n![overview](overview.png)\n"
+    assert (tmp_path / "overview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the same as a picture
     assert "| retina | the paper | 2023 code | 0.673 | 0.685 | 0.685 | 0.735 | stego 0.649 |" in overview
     assert "| retina | `arxiv2023` (1) | - | 0.700 | - | - | - | slic 0.600 |" in overview
     assert "| retina | `fast` (2) | - | 0.700 ± 0.100 | - | - | - | slic 0.600 |" in overview
@@ -223,7 +224,8 @@ def test_committed_records_read_back_and_match_their_summaries():
         start, end = published.readme_markers(folder.name)
         assert readme.split(start)[1].split(end)[0].strip() == table.strip(), f"{folder.name}: README block"
     start, end = published.readme_markers("overview")
-    assert readme.split(start)[1].split(end)[0].strip() == published.overview_table().strip(), "README overview"
+    overview = readme.split(start)[1].split(end)[0]
+    assert overview.strip() == (published.overview_table() + "\n![overview](figures/published/overview.png)").strip()
     for path in published.PUBLISHED.glob(f"*/{published.ABLATION}/*/scores.csv"):  # the lambda ablations
         from cutslib import ablation
 
