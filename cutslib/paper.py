@@ -79,10 +79,11 @@ PANELS = (("raw", "ari", "ARI, raw (higher is better)"), ("raw", "vi", "VI, raw 
 VIEW = {"raw": "raw", "oracle_raw": "raw", "iou_relabel": "relabelled", "oracle_relabel": "relabelled"}
 
 
-def plot_natural(scores: pd.DataFrame, title: str, order=None):
+def plot_natural(scores: pd.DataFrame, title: str, order=None, highlight=()):
     """Figure 7: per-image boxes (and points; each image's mean over the seeds) of each method under each of
     :data:`PANELS`, from tidy scores of a multi-class data set (:func:`score_natural` or
-    :func:`cutslib.evaluate.evaluate_dataset`); ``order``: the methods, left to right (default: as they come)."""
+    :func:`cutslib.evaluate.evaluate_dataset`); ``order``: the methods, left to right (default: as they come);
+    ``highlight``: methods whose boxes are tinted (CUTS beside the baselines)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -97,7 +98,8 @@ def plot_natural(scores: pd.DataFrame, title: str, order=None):
         ax.remove()
     for ax, (view, metric, panel) in zip(axes.flat, PANELS):
         part = scores[(scores["view"] == view) & (scores["metric"] == metric)]
-        sns.boxplot(data=part, x="method", y="value", order=order, ax=ax, color="0.85", fliersize=0)
+        sns.boxplot(data=part, x="method", y="value", order=order, ax=ax, fliersize=0, hue="method", hue_order=order,
+                    palette={m: "#a6cee3" if m in highlight else "0.85" for m in order}, legend=False)
         sns.stripplot(data=part, x="method", y="value", order=order, ax=ax, size=2, alpha=0.35, color="C0")
         ax.set_title(panel, fontsize=9)
         ax.set_xlabel("")

@@ -149,8 +149,8 @@ def natural_records_figure(folder: Path) -> Path:
     scores = pd.concat(parts, ignore_index=True)
     order = cuts + [m for m in BASELINES if m in set(scores["method"])]
     title = (f"{Path(folder).name}: per-image scores (mean over annotators and seeds); records: {', '.join(shown)}. "
-             "The first two panels: label-free view")
-    return save_png(paper.plot_natural(scores, title, order), Path(folder) / "fig7_boxplots.png")
+             "The first two panels: label-free view; CUTS in blue")
+    return save_png(paper.plot_natural(scores, title, order, highlight=cuts), Path(folder) / "fig7_boxplots.png")
 
 
 def save_png(fig, path: Path) -> Path:
