@@ -520,15 +520,20 @@ def overview_figure(root: Path | None = None) -> Path:
 def write_overview(readme: Path, root: Path | None = None) -> bool:
     """Put :func:`overview_table` and :func:`overview_figure` into ``readme``'s ``reproduction:overview`` block;
     False if it has none."""
-    text = Path(readme).read_text()
     start, end = readme_markers("overview")
+    text = Path(readme).read_text()
     if start not in text or end not in text:
         return False
-    head, rest = text.split(start, 1)
     figure = overview_figure(root).relative_to(Path(readme).parent)
-    cache.write_text(Path(readme), head + start + "\n" + overview_table(root) + f"\n![overview]({figure})\n"
-                     + end + rest.split(end, 1)[1])
+    replace_block(readme, "overview", overview_table(root) + f"\n![overview]({figure})\n")
     return True
+
+
+def replace_block(readme: Path, name: str, body: str) -> None:
+    """Put ``body`` between ``readme``'s :func:`readme_markers` of ``name`` (which must be there)."""
+    text, (start, end) = Path(readme).read_text(), readme_markers(name)
+    head, rest = text.split(start, 1)
+    cache.write_text(Path(readme), head + start + "\n" + body + end + rest.split(end, 1)[1])
 
 
 def windowed_check(summary: dict) -> list[str]:
@@ -624,8 +629,7 @@ def write_summary(name: str, readme: Path | None = cache.PROJECT_ROOT / "README.
         start, end = readme_markers(name)
         if start not in text or end not in text:
             raise ValueError(f"{readme} has no {start} ... {end} block for {name}'s reproduction table")
-        head, rest = text.split(start, 1)
-        cache.write_text(readme, head + start + "\n" + table + end + rest.split(end, 1)[1])
+        replace_block(readme, name, table)
         write_overview(readme, folder.parent)
     return out
 
