@@ -32,6 +32,7 @@ boxes of every record there, CUTS beside the baselines.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import shlex
@@ -537,14 +538,15 @@ def replace_block(readme: Path, name: str, body: str) -> None:
 
 
 def windowed_check(summary: dict) -> list[str]:
-    """Table lines: each windowed profile's mean Dice minus its dense pair's, and whether that is within the
-    criterion (:data:`WINDOWED_TOLERANCE`); a verdict needs at least 2 dense seeds."""
+    """Table lines: each windowed profile's mean Dice minus its dense pair's, whether that is within the
+    criterion (:data:`WINDOWED_TOLERANCE`; a verdict needs at least 2 dense seeds), and the difference's 95%
+    interval over seeds (:func:`welch_interval`), which says whether it can be told from seed noise."""
     lines = []
     for windowed, dense in WINDOWED_PAIRS:
         if windowed not in summary or dense not in summary:
             continue
         lines += ["", f"| windowed `{windowed}` minus dense `{dense}`, Dice | difference | tolerance: dense std, "
-                  f"at most {WINDOWED_TOLERANCE} | within |", "|---|---|---|---|"]
+                  f"at most {WINDOWED_TOLERANCE} | within | 95% interval over seeds (Welch) |", "|---|---|---|---|---|"]
         for method, proto, label in WINDOWED_ROWS:
             key = (method, proto, "dice")
             if key not in summary[windowed].index or key not in summary[dense].index:
@@ -556,8 +558,27 @@ def windowed_check(summary: dict) -> list[str]:
                                                     f"**no**, {'higher' if difference > 0 else 'lower'}")
             else:
                 verdict = f"- | needs 2+ `{dense}` seeds"
-            lines.append(f"| {label} | {difference:+.3f} | {verdict} |")
+            low, high = welch_interval(w, d)
+            interval = "-" if np.isnan(low) else f"{low:+.3f} to {high:+.3f}"
+            lines.append(f"| {label} | {difference:+.3f} | {verdict} | {interval} |")
     return lines
+
+
+def welch_interval(a, b, level: float = 0.95) -> tuple[float, float]:
+    """The ``level`` confidence interval of mean(a) - mean(b) by Welch's t, from two summary rows (``mean``,
+    ``std`` with ddof 0, ``n_seeds``); NaNs when either has fewer than 2 seeds."""
+    from scipy import stats
+
+    n = np.array([a["n_seeds"], b["n_seeds"]], dtype=float)
+    if n.min() < 2:
+        return float("nan"), float("nan")
+    var = np.array([a["std"], b["std"]], dtype=float) ** 2 * n / (n - 1) / n  # each mean's squared standard error
+    se = math.sqrt(var.sum())
+    if se == 0:
+        return (a["mean"] - b["mean"],) * 2
+    df = var.sum() ** 2 / np.sum(var ** 2 / (n - 1))
+    half = stats.t.ppf(0.5 + level / 2, df) * se
+    return a["mean"] - b["mean"] - half, a["mean"] - b["mean"] + half
 
 
 def plural(n: int, word: str) -> str:

@@ -200,6 +200,9 @@ def test_summary_checks_the_windowed_profile_against_the_dense_seeds_spread(tmp_
                            _scores("fast", {1: 0.68, 2: 0.69, 3: 0.697}, {1: 0.68, 2: 0.69, 3: 0.697}))
     table = published.summary_table(tmp_path / "retina")
     assert "| CUTS + k-means, label hint | -0.011 | 0.010 | **no**, lower |" in table
+    # and whether the difference can be told from seed noise: Welch's interval, "-" with one dense seed
+    assert "| CUTS + k-means, label hint | -0.011 | 0.010 | **no**, lower | -0.054 to +0.032 |" in table
+    assert "needs 2+ `arxiv2023` seeds | - |" in table
     published.write_scores(tmp_path / "retina" / "fast" / "scores.csv", fast)
     # the same comparison per image, as a picture beside REPRODUCTION.md (rows not run say so)
     paths = published.windowed_figure(tmp_path / "retina")
@@ -297,3 +300,17 @@ def test_berkeley_record_scores_partitions_and_draws_fig7(tmp_path, monkeypatch)
     assert "| CUTS + diffusion (best level), per-class Dice after IoU matching (oracle) | - | 0." in summary
     assert summary.startswith("# berkeley: our runs, scored as in Fig. 7") and "![fig7_boxplots](fig7_boxplots.png)" in summary
     assert (tmp_path / "published" / "berkeley" / "fig7_boxplots.png").stat().st_size > 10_000  # CUTS beside baselines
+
+
+def test_welch_interval_is_scipys_from_the_seed_means():
+    from scipy import stats
+
+    fast, dense = np.array([0.61, 0.58, 0.62, 0.64]), np.array([0.57, 0.59, 0.56])
+    expected = stats.ttest_ind(fast, dense, equal_var=False).confidence_interval(0.95)
+
+    def row(v):  # a summary row: std with ddof 0, as evaluate.summarize gives it
+        return pd.Series({"mean": v.mean(), "std": v.std(), "n_seeds": len(v)})
+
+    assert np.allclose(published.welch_interval(row(fast), row(dense)), (expected.low, expected.high), atol=1e-12)
+    assert np.isnan(published.welch_interval(row(fast), row(dense[:1]))).all()
+    assert published.welch_interval(row(np.ones(2)), row(np.zeros(3))) == (1.0, 1.0)  # no spread at all
