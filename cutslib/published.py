@@ -35,6 +35,7 @@ import argparse
 import math
 import os
 import platform
+import re
 import shlex
 import sys
 import time
@@ -264,7 +265,8 @@ def with_earlier_rows(out: Path, scores: pd.DataFrame, runs: list[dict]):
                       key=lambda r: r["seed"])
     scores = pd.concat([old, scores], ignore_index=True)
     notes = (out / "RUN.md").read_text() if (out / "RUN.md").exists() else ""
-    earlier = "\n## Earlier commands that made this record\n\n" + notes.replace("\n#", "\n###").lstrip("# ")
+    # every earlier heading one level below this one (deeper levels stop rendering as headings after a few runs)
+    earlier = "\n## Earlier commands that made this record\n\n" + re.sub(r"(?m)^#+ ", "### ", notes).lstrip("# ")
     return scores, runs, earlier
 
 

@@ -61,6 +61,7 @@ def test_record_grows_by_seeds_and_refuses_another_stage2_path(tmp_path, monkeyp
     assert "seeds run by this command: [2]" in run and "Earlier commands" in run and "seeds run by this command: [1]" in run
     assert "| 1 | `train-" in run and "| 2 | `train-" in run
     assert len(read(build(2))) == len(scores)  # rerunning a seed replaces its rows
+    assert "\n#### " not in (out / "RUN.md").read_text()  # earlier notes' headings stay where Markdown renders them
     more = read(published.build(crops, "smoke", seeds=[2], methods=["random"], out=tmp_path / "rec",
                                 progress=False))  # another method of seed 2 joins the record
     assert set(zip(more["seed"], more["method"])) == {(1, "cuts_kmeans"), (2, "cuts_kmeans"), (2, "random")}
