@@ -574,7 +574,7 @@ def welch_interval(a, b, level: float = 0.95) -> tuple[float, float]:
     n = np.array([a["n_seeds"], b["n_seeds"]], dtype=float)
     if n.min() < 2:
         return float("nan"), float("nan")
-    var = np.array([a["std"], b["std"]], dtype=float) ** 2 * n / (n - 1) / n  # each mean's squared standard error
+    var = np.array([a["std"], b["std"]], dtype=float) ** 2 / (n - 1)  # each mean's squared standard error
     se = math.sqrt(var.sum())
     if se == 0:
         return (a["mean"] - b["mean"],) * 2
