@@ -188,14 +188,16 @@ def build_ablation(dataset, profile: str, seeds=None, lambdas=ablation.LAMBDAS, 
     out = Path(out or PUBLISHED / dataset.name / ABLATION / profile)
     stage2 = "exact" if segment.stage2_exact() else "fast"
     start = time.perf_counter()
-    runs = [{"lam": lam, **training_record(dataset, ablation.config_for(profile, lam), seed)}
+    runs = [{"lam": lam, **training_record(dataset, ablation.config_for(profile, lam), seed), "stage2": stage2}
             for lam in lambdas for seed in seeds]
     trained = time.perf_counter()
     scores = ablation.run(dataset, profile, seeds, lambdas, limit, progress)
     minutes = {"Stage 1 (every lambda and seed)": (trained - start) / 60,
                "Stage 2 and scoring": (time.perf_counter() - trained) / 60}
+    keys, ran = ("lam", *SCORE_KEYS), seeds  # the record keeps the other seeds it holds (with_earlier_rows)
+    scores, runs, earlier = with_earlier_rows(out, scores, runs, keys, remade_by=("lam", "seed", "method"))
+    seeds = tuple(sorted(set(scores["seed"])))
     out.mkdir(parents=True, exist_ok=True)
-    keys = ("lam", *SCORE_KEYS)
     write_scores(out / "scores.csv", scores, keys)
     summary = ablation.summarize(read_scores(out / "scores.csv", dataset.name, profile, keys))  # as recorded
     images = f"{int(summary['n_images'].max())} of {len(dataset.images)} images"
@@ -209,10 +211,9 @@ def build_ablation(dataset, profile: str, seeds=None, lambdas=ablation.LAMBDAS, 
                      + report.to_markdown(ablation_dice(summary, dataset.name)) + f"\n\n{stamp.text}\n")
     save_png(ablation.plot(summary, f"{profile}, {plural(len(seeds), 'seed')}, {images}", dataset.name),
              out / "fig4_lambda_ablation.png")
-    runs_table = pd.DataFrame(runs).assign(stage2=stage2)
-    cache.write_text(out / "stage1.csv", runs_table.assign(profile=profile).to_csv(index=False))
+    cache.write_text(out / "stage1.csv", pd.DataFrame(runs).assign(profile=profile).to_csv(index=False))
     lines = run_header(f"# How the lambda ablation of `{dataset.name}` / `{profile}` was made", stamp) + [
-             f"- {what}; lambdas {list(lambdas)}", "",
+             f"- {what}; lambdas {list(lambdas)}", f"- seeds run by this command: {list(ran)}", "",
              f"Stage 1 (`{profile}` with lambda set per row: {train.PROFILES[profile]})", "",
              "| lambda | seed | cache folder | epochs | best epoch | best val loss | wall time (min) |",
              "|---|---|---|---|---|---|---|"]
@@ -220,7 +221,7 @@ def build_ablation(dataset, profile: str, seeds=None, lambdas=ablation.LAMBDAS, 
               f"{r['val_loss']:.5f} | {r['minutes']:.1f} |" for r in runs]
     lines += ["", "Wall minutes of this command (0 where cached by an earlier run)", "", "| step | minutes |",
               "|---|---|"] + [f"| {k} | {v:.1f} |" for k, v in minutes.items()]
-    cache.write_text(out / "RUN.md", "\n".join(lines) + "\n")
+    cache.write_text(out / "RUN.md", "\n".join(lines) + "\n" + earlier)
     return out
 
 
@@ -240,29 +241,35 @@ def ablation_dice(summary: pd.DataFrame, dataset: str = "retina") -> pd.DataFram
     return table
 
 
-def with_earlier_rows(out: Path, scores: pd.DataFrame, runs: list[dict]):
+def with_earlier_rows(out: Path, scores: pd.DataFrame, runs: list[dict], keys=None, remade_by=("seed", "method")):
     """``scores`` and ``runs`` joined with the record's rows already in ``out`` that this command did not remake
-    (other seeds, or other methods of the same seeds), and the earlier RUN.md notes; a ValueError if the rows kept
-    were trained with other settings or segmented by another Stage-2 path."""
+    (rows whose ``remade_by`` columns, by default seed and method, this command did not produce), and the earlier
+    RUN.md notes; a ValueError if the rows kept were scored on other images, trained with other settings or
+    segmented by another Stage-2 path. ``keys``: the scores' key columns (default :data:`SCORE_KEYS`). A Stage-1
+    run is named by its seed, and by its lambda where ``runs`` have one (the lambda ablation)."""
     if not (out / "scores.csv").exists():
         return scores, runs, ""
-    old = read_scores(out / "scores.csv", scores["dataset"].iloc[0], scores["profile"].iloc[0])
-    remade = set(zip(scores["seed"], scores["method"]))
-    old = old[[(s, m) not in remade for s, m in zip(old["seed"], old["method"])]]
+    old = read_scores(out / "scores.csv", scores["dataset"].iloc[0], scores["profile"].iloc[0], keys or SCORE_KEYS)
+    remade = set(zip(*(scores[k] for k in remade_by)))
+    old = old[[row not in remade for row in zip(*(old[k] for k in remade_by))]]
     if old.empty:
         return scores, runs, ""
+    if set(old["image_id"]) != set(scores["image_id"]):
+        raise ValueError(f"{out} holds scores of {old['image_id'].nunique()} other images than this command's "
+                         f"{scores['image_id'].nunique()}; write this record elsewhere (out=) or remove the old one")
     if runs and (out / "stage1.csv").exists():
-        before = pd.read_csv(out / "stage1.csv")
+        before = pd.read_csv(out / "stage1.csv").drop(columns="profile", errors="ignore")
+        run_key = [k for k in ("lam", "seed") if k in runs[0]]  # what names one Stage-1 run
         kept = before[before["seed"].isin(old["seed"])]
-        folders = set(kept["folder"]) | {r["folder"] for r in runs}
-        paths = set(kept["stage2"] if "stage2" in kept else ["unknown"]) | {r["stage2"] for r in runs}
-        if len(folders) > 1 or len(paths) > 1:
-            raise ValueError(f"{out} holds seeds {sorted(kept['seed'])} made with other settings (Stage-1 folders "
-                             f"{sorted(folders)}, Stage-2 paths {sorted(paths)}); write this record elsewhere (out=) "
-                             "or remove the old one")
-        others = before[~before["seed"].isin([r["seed"] for r in runs])]
-        runs = sorted(others.drop(columns="profile", errors="ignore").to_dict("records") + runs,
-                      key=lambda r: r["seed"])
+        both = pd.concat([kept.assign(stage2=kept.get("stage2", "unknown")), pd.DataFrame(runs)], ignore_index=True)
+        folders = both.groupby(run_key[:-1])["folder"].nunique().max() if run_key[:-1] else both["folder"].nunique()
+        if folders > 1 or both["stage2"].nunique() > 1:
+            raise ValueError(f"{out} holds seeds {sorted(set(kept['seed']))} made with other settings (Stage-1 "
+                             f"folders {sorted(set(both['folder']))}, Stage-2 paths {sorted(set(both['stage2']))}); "
+                             "write this record elsewhere (out=) or remove the old one")
+        ran = {tuple(r[k] for k in run_key) for r in runs}
+        others = [r for r in before.to_dict("records") if tuple(r[k] for k in run_key) not in ran]
+        runs = sorted(others + runs, key=lambda r: tuple(r[k] for k in run_key))
     scores = pd.concat([old, scores], ignore_index=True)
     notes = (out / "RUN.md").read_text() if (out / "RUN.md").exists() else ""
     # every earlier heading one level below this one (deeper levels stop rendering as headings after a few runs)

@@ -271,6 +271,19 @@ def test_lambda_ablation_record_retrains_per_lambda_and_stands_beside_the_paper(
     assert "| 0 | 1 | `train-" in run and "| 1 | 1 | `train-" in run
     with pytest.raises(ValueError, match="no scores of the ablation's rows"):
         ablation.summarize(scores[scores["method"] == "nothing"])
+    # a second seed joins the record; the first seed's rows, runs and notes stay
+    out = published.build_ablation(crops, "smoke", seeds=[2], lambdas=(0, 1), limit=2, out=out, progress=False)
+    both = published.read_scores(out / "scores.csv", "retina", "smoke", keys=("lam", *published.SCORE_KEYS))
+    assert set(both["seed"]) == {1, 2} and both[both["seed"] == 1].reset_index(drop=True).equals(scores)
+    stage1 = pd.read_csv(out / "stage1.csv")
+    assert list(zip(stage1["lam"], stage1["seed"])) == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    assert stage1.groupby("lam")["folder"].nunique().eq(1).all()  # one setting per lambda, over both seeds
+    assert "seeds [1, 2], 2 of 3 images" in (out / "fig4.md").read_text() and " ± " in (out / "fig4.md").read_text()
+    run = (out / "RUN.md").read_text()
+    assert "- seeds run by this command: [2]" in run and "## Earlier commands that made this record" in run
+    assert "- seeds run by this command: [1]" in run.split("Earlier commands")[1]
+    with pytest.raises(ValueError, match="other images"):  # another image set would mix two means
+        published.build_ablation(crops, "smoke", seeds=[3], lambdas=(0,), limit=3, out=out, progress=False)
 
 
 def test_berkeley_record_scores_partitions_and_draws_fig7(tmp_path, monkeypatch):
