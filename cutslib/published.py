@@ -195,7 +195,7 @@ def build_ablation(dataset, profile: str, seeds=None, lambdas=ablation.LAMBDAS, 
     minutes = {"Stage 1 (every lambda and seed)": (trained - start) / 60,
                "Stage 2 and scoring": (time.perf_counter() - trained) / 60}
     keys, ran = ("lam", *SCORE_KEYS), seeds  # the record keeps the other seeds it holds (with_earlier_rows)
-    scores, runs, earlier = with_earlier_rows(out, scores, runs, keys, remade_by=("lam", "seed", "method"))
+    scores, runs, earlier = with_earlier_rows(out, scores, runs, keys)
     seeds = tuple(sorted(set(scores["seed"])))
     out.mkdir(parents=True, exist_ok=True)
     write_scores(out / "scores.csv", scores, keys)
@@ -241,28 +241,33 @@ def ablation_dice(summary: pd.DataFrame, dataset: str = "retina") -> pd.DataFram
     return table
 
 
-def with_earlier_rows(out: Path, scores: pd.DataFrame, runs: list[dict], keys=None, remade_by=("seed", "method")):
+#: The columns that name one row of ``scores.csv``; every other column is a metric.
+SCORE_KEYS = ("seed", "method", "protocol", "image_id")
+
+
+def with_earlier_rows(out: Path, scores: pd.DataFrame, runs: list[dict], keys=SCORE_KEYS):
     """``scores`` and ``runs`` joined with the record's rows already in ``out`` that this command did not remake
-    (rows whose ``remade_by`` columns, by default seed and method, this command did not produce), and the earlier
+    (other seeds, other methods of the same seeds, and for the lambda ablation other lambdas), and the earlier
     RUN.md notes; a ValueError if the rows kept were scored on other images, trained with other settings or
-    segmented by another Stage-2 path. ``keys``: the scores' key columns (default :data:`SCORE_KEYS`). A Stage-1
-    run is named by its seed, and by its lambda where ``runs`` have one (the lambda ablation)."""
+    segmented by another Stage-2 path. ``keys``: the scores' key columns (the ablation adds ``lam``)."""
     if not (out / "scores.csv").exists():
         return scores, runs, ""
-    old = read_scores(out / "scores.csv", scores["dataset"].iloc[0], scores["profile"].iloc[0], keys or SCORE_KEYS)
+    old = read_scores(out / "scores.csv", scores["dataset"].iloc[0], scores["profile"].iloc[0], keys)
+    remade_by = [k for k in keys if k not in ("protocol", "image_id")]  # what one command makes or remakes
     remade = set(zip(*(scores[k] for k in remade_by)))
     old = old[[row not in remade for row in zip(*(old[k] for k in remade_by))]]
     if old.empty:
         return scores, runs, ""
     if set(old["image_id"]) != set(scores["image_id"]):
-        raise ValueError(f"{out} holds scores of {old['image_id'].nunique()} other images than this command's "
-                         f"{scores['image_id'].nunique()}; write this record elsewhere (out=) or remove the old one")
+        raise ValueError(f"{out} holds scores of other images ({old['image_id'].nunique()}) than this command's "
+                         f"({scores['image_id'].nunique()}); write this record elsewhere (out=) or remove the old one")
     if runs and (out / "stage1.csv").exists():
         before = pd.read_csv(out / "stage1.csv").drop(columns="profile", errors="ignore")
-        run_key = [k for k in ("lam", "seed") if k in runs[0]]  # what names one Stage-1 run
+        setting = [k for k in ("lam",) if k in runs[0]]  # what the Stage-1 settings vary by (the ablation's lambda)
+        run_key = [*setting, "seed"]  # what names one Stage-1 run
         kept = before[before["seed"].isin(old["seed"])]
         both = pd.concat([kept.assign(stage2=kept.get("stage2", "unknown")), pd.DataFrame(runs)], ignore_index=True)
-        folders = both.groupby(run_key[:-1])["folder"].nunique().max() if run_key[:-1] else both["folder"].nunique()
+        folders = both.groupby(setting)["folder"].nunique().max() if setting else both["folder"].nunique()
         if folders > 1 or both["stage2"].nunique() > 1:
             raise ValueError(f"{out} holds seeds {sorted(set(kept['seed']))} made with other settings (Stage-1 "
                              f"folders {sorted(set(both['folder']))}, Stage-2 paths {sorted(set(both['stage2']))}); "
@@ -275,10 +280,6 @@ def with_earlier_rows(out: Path, scores: pd.DataFrame, runs: list[dict], keys=No
     # every earlier heading one level below this one (deeper levels stop rendering as headings after a few runs)
     earlier = "\n## Earlier commands that made this record\n\n" + re.sub(r"(?m)^#+ ", "### ", notes).lstrip("# ")
     return scores, runs, earlier
-
-
-#: The columns that name one row of ``scores.csv``; every other column is a metric.
-SCORE_KEYS = ("seed", "method", "protocol", "image_id")
 
 
 def write_scores(path: Path, scores: pd.DataFrame, keys=SCORE_KEYS) -> None:
