@@ -26,7 +26,7 @@ N_PCA = 100  # PHATE's default: PCA to 100 dimensions before the kNN graph
 KMEANS_VARIANCE = 0.99  # fast path: k-means on the potential's components holding this much variance
 
 
-def spectral_kmeans(latents, n_clusters: int = 10, seed: int = 0, exact: bool = True) -> np.ndarray:
+def spectral_kmeans(latents, n_clusters: int = 10, seed: int = 0, exact: bool = False) -> np.ndarray:
     """(N,) int labels in [0, n_clusters): k-means on the PHATE potential (knn 100, 500 landmarks, t 2).
 
     Fewer distinct rows than clusters give one cluster per distinct row (as k-means on every row would)."""

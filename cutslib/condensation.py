@@ -369,7 +369,7 @@ def _progress(progress, total):
 
 
 # ------------------------------------------------------------------------------------- entry points
-def condense(latents, knn: int = KNN, seed: int = 0, progress: bool = False, exact: bool = True) -> Condensation:
+def condense(latents, knn: int = KNN, seed: int = 0, progress: bool = False, exact: bool = False) -> Condensation:
     """Condense one image's pixel embeddings (N, D): L2-normalise, :func:`diffusion_potential`, condense.
 
     ``exact=True``: the reference's potential on every row (see :mod:`cutslib.potential`). The fast default

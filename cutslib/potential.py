@@ -16,7 +16,7 @@ much faster, and agrees to round-off:
 
 **The fast path** (``exact=False``; ``segment.DEFAULT_PATH`` says which path is the default). Bit-identity
 with the reference's random landmark choice is not what faithfulness means: the reference moves with its seed.
-The fast path differs in these steps, each validated against the exact path's own seed-to-seed spread (README, "Stage 2 speed"):
+The fast path differs in these steps, each validated against the exact path's own seed-to-seed spread (README, "Speed"):
 
 - identical rows are computed once, with their multiplicity as a weight, in the geometry of all N points
   (the kNN counts every copy, the kernel's degrees, the landmark operator and both PCAs are weighted, and
@@ -24,8 +24,8 @@ The fast path differs in these steps, each validated against the exact path's ow
   (thousands of identical rows) otherwise makes the kernel dense: minutes and ~10 GB per slice;
 - the landmarks are the reference's (sklearn's seeded randomized SVD of the normalised kernel and its
   2000-cluster MiniBatchKMeans, call for call), on the distinct rows with their multiplicities as weights.
-  Cheaper landmarks were tried and measured against the exact path's seed-to-seed spread (README, "Stage 2
-  speed"): random landmarks (graphtools' ``random_landmarking``) and a 2-iteration SVD with a randomly
+  Cheaper landmarks were tried and measured against the exact path's seed-to-seed spread (README, "Speed"):
+  random landmarks (graphtools' ``random_landmarking``) and a 2-iteration SVD with a randomly
   initialised 10-epoch k-means both move the partitions as much as another seed does, and fall short of the
   criterion (spectral k-means ARI 0.85 and 0.88 against 0.90 to 0.92 between exact seeds); these
   landmarks agree with the exact path's (56 retina images x 3 seeds: median ARI 1.0 at matched levels), but

@@ -40,7 +40,7 @@ from cutslib.potential import cpu_threads, limit_threads
 
 VERSION = 6  # bump when the outputs change, so old caches are not reused (6: the fast path's spectral landmarks)
 #: The Stage-2 path of data-set runs when neither ``exact=`` nor ``$CUTS_STAGE2`` ("fast" or "exact") says.
-DEFAULT_PATH = "exact"
+DEFAULT_PATH = "fast"
 LARGE = 128 * 128  # images with more pixels than this get a progress bar of their own
 KEYS = ("levels", "level_steps", "persistent", "persistent2023", "kmeans", "n_clusters", "gradient")
 CATCH_KEYS = ("levels", "level_steps", "persistent", "persistent2023", "n_clusters", "gradient")
@@ -48,7 +48,7 @@ CATCH_VERSION = 1  # bump when the 2023 Stage 2's outputs change
 STAGE2 = ("multiscale", "catch2023")  # Multiscale PHATE (2024, the default) or the 2023 CATCH-style condensation
 
 
-def segment_image(latents, seed: int = 0, exact: bool = True, progress: bool = False) -> dict:
+def segment_image(latents, seed: int = 0, exact: bool = False, progress: bool = False) -> dict:
     """Segment one image from its pixel embeddings (H, W, D); returns the arrays listed in the module doc.
 
     ``exact=True``: the reference's potentials bit for bit (slow; see :mod:`cutslib.potential`).
@@ -153,7 +153,7 @@ def check_stage2(stage2: str) -> str:
 
 
 def segment_latents(latents, ids, folder, seed: int = 0, progress: bool = True, desc="segment",
-                    jobs: int | None = None, exact: bool = True, stage2: str = "multiscale") -> Path:
+                    jobs: int | None = None, exact: bool = False, stage2: str = "multiscale") -> Path:
     """Segment every image of ``latents`` (N, H, W, D) into ``folder``, skipping images already done;
     ``jobs`` images at a time (see the module doc); ``exact`` as for :func:`segment_image`; ``stage2`` one of
     :data:`STAGE2`."""

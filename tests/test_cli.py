@@ -74,12 +74,13 @@ def test_light_commands_import_no_torch(argv):
 
 
 def test_cli_names_match_the_library():
-    from cutslib import baselines, evaluate, train
+    from cutslib import baselines, evaluate, segment, train
 
     assert common.PROFILES == tuple(sorted(train.PROFILES))
     assert common.BASELINES == (*baselines.UNSUPERVISED, *baselines.SAM_METHODS, "watershed")
     assert common.METHODS == (*evaluate.METHODS, "watershed", "unet")
     assert common.DEFAULT_METHODS == evaluate.DEFAULT_METHODS
+    assert common.DEFAULT_STAGE2 == segment.DEFAULT_PATH
     assert (data.MIN_SIZE, data.SIZE) == (__import__("cutslib.model").model.MIN_IMAGE_SIZE, 128)
 
 

@@ -48,7 +48,7 @@ def test_segment_latents_caches_and_resumes(latents, tmp_path, monkeypatch):
     (folder / "b_2.npz").unlink()  # as if interrupted: only the missing image is redone
     calls = []
     original = segment.segment_image
-    monkeypatch.setattr(segment, "segment_image", lambda lat, seed=0, exact=True, progress=False:
+    monkeypatch.setattr(segment, "segment_image", lambda lat, seed=0, exact=False, progress=False:
                         calls.append(1) or original(lat, seed, exact))
     segment.segment_latents(latents, ["a/1", "b 2"], folder, progress=False)
     assert len(calls) == 1 and (folder / "b_2.npz").exists()

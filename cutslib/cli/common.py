@@ -18,6 +18,8 @@ METHODS = ("random", "watershed_otsu", "felzenszwalb", "slic", "dfc", "unet_supe
 DEFAULT_METHODS = ("random", "watershed_otsu", "felzenszwalb", "slic", "dfc", "unet_supervised", "cuts_kmeans",
                    "cuts_diffusion_persistent", "cuts_diffusion_persistent2023", "cuts_diffusion_best_oracle",
                    "cuts_diffusion_fixed_level")
+#: cutslib.segment.DEFAULT_PATH: the Stage-2 path when neither --stage2 nor $CUTS_STAGE2 says.
+DEFAULT_STAGE2 = "fast"
 SIZE_HELP = ("with --images: the model's image side S (default 128, as the paper; at most 512). Each image's "
              "long side is scaled to S, the short side in proportion (aspect kept), and it is padded to S x S")
 
@@ -43,8 +45,8 @@ def add_profile(parser, default: str = "quick") -> None:
 def add_stage2(parser) -> None:
     parser.add_argument("--stage2", choices=("fast", "exact"),
                         help="the Stage-2 path (data sets and folders): 'exact' reproduces the reference's potentials "
-                             "bit for bit, 'fast' agrees with it and takes about 1.4x less CPU (README, 'Stage 2 "
-                             "speed'); default $CUTS_STAGE2 or 'exact'")
+                             "bit for bit, 'fast' agrees with it, takes less CPU and bounds the memory of images with "
+                             f"large uniform regions (README, 'Speed'); default $CUTS_STAGE2 or '{DEFAULT_STAGE2}'")
 
 
 def apply_stage2(args) -> None:
