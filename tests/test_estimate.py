@@ -8,7 +8,7 @@ import pytest
 
 from cutslib import cache, data, estimate
 from cutslib.embed import embed_settings
-from cutslib.segment import file_name, segment_settings
+from cutslib.segment import file_name, segment_settings, stage2_exact
 from cutslib.train import PROFILES, run_settings
 
 
@@ -30,11 +30,11 @@ def test_cached_work_counts_as_done(results):
     pd.DataFrame({"epoch": np.arange(1, 201), "best": True}).to_csv(folder / "log.csv", index=False)
     assert estimate.stage1_seconds(ds, 1, "paper") == 0
 
-    n = len(ds)
+    n, exact = len(ds), stage2_exact()  # the default path (or $CUTS_STAGE2's)
     before = estimate.stage2_seconds(ds, 1, "paper", n)
-    assert before == n * estimate.STAGE2_SECONDS[True] * ds.images.shape[1] * ds.images.shape[2] / 128**2
+    assert before == n * estimate.STAGE2_SECONDS[exact] * ds.images.shape[1] * ds.images.shape[2] / 128**2
     embeddings = cache.run_path("embed", ds.name, 1, embed_settings(ds, cfg)).name
-    seg = cache.run_dir("segment", ds.name, 1, segment_settings(embeddings, 1, True))
+    seg = cache.run_dir("segment", ds.name, 1, segment_settings(embeddings, 1, exact))
     (seg / file_name(ds.ids[0])).write_bytes(b"")
     assert estimate.stage2_seconds(ds, 1, "paper", n) == before * (n - 1) / n
 
@@ -56,14 +56,18 @@ def test_the_line_names_the_largest_parts(results):
     assert estimate.describe(10, []).startswith("estimate: under a minute")
 
 
-def test_a_folder_s_stage2_estimate_is_the_whole_segment_image_not_condense_alone():
-    """One 341 x 512 image took 21 min here (k-means most of it); the estimate said 38 s when it counted condense
-    alone. It is now the per-pixel cost that data-set runs use, and a 128 x 128 image costs the same either way."""
+def test_a_folder_s_stage2_estimate_is_the_whole_segment_image_not_condense_alone(monkeypatch):
+    """One 341 x 512 image took 21 min here with the exact path (k-means most of it); the estimate said 38 s when it
+    counted condense alone. It is now the per-pixel cost that data-set runs use, and a 128 x 128 image costs the
+    same either way."""
     from cutslib.folder import estimate_seconds
 
+    monkeypatch.setenv("CUTS_STAGE2", "exact")
     _, large = estimate_seconds(0, 0, 1, 341 * 512, 512)
     _, small = estimate_seconds(0, 0, 1, 128 * 128, 128)
     assert large > 300 and small == estimate.STAGE2_SECONDS[True]
+    monkeypatch.setenv("CUTS_STAGE2", "fast")
+    assert estimate_seconds(0, 0, 1, 128 * 128, 128)[1] == estimate.STAGE2_SECONDS[False] < small
     assert estimate_seconds(0, 0, 0, 341 * 512, 512)[1] == 0  # nothing left to segment
 
 
