@@ -328,3 +328,20 @@ def test_welch_interval_is_scipys_from_the_seed_means():
     assert np.allclose(published.welch_interval(row(fast), row(dense)), (expected.low, expected.high), atol=1e-12)
     assert np.isnan(published.welch_interval(row(fast), row(dense[:1]))).all()
     assert published.welch_interval(row(np.ones(2)), row(np.zeros(3))) == (1.0, 1.0)  # no spread at all
+
+
+def test_persistent_lottery_reads_the_committed_retina_records():
+    """benchmarks/persistent_lottery.py runs on the committed records, and its per-seed persistent Dice is the
+    record's own (the mean over images of the label-hint persistent rows)."""
+    import subprocess
+    import sys
+
+    root = published.cache.PROJECT_ROOT
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "persistent_lottery.py"), "--root",
+                          str(published.PUBLISHED)], capture_output=True, text=True, check=True, cwd=root).stdout
+    scores = pd.read_csv(published.PUBLISHED / "retina" / "paper" / "scores.csv")
+    rows = scores[(scores["method"] == "cuts_diffusion_persistent") & (scores["protocol"] == "label_hint")]
+    for seed, mean in rows.groupby("seed")["dice"].mean().items():
+        line = next(l for l in out.splitlines() if l.split()[:2] == ["paper", str(seed)])
+        assert abs(float(line.split()[2]) - mean) < 5e-4, line
+    assert "images: 56;" in out and "seeds per profile" in out.splitlines()[-1]
