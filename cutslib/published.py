@@ -462,13 +462,13 @@ def overview(root: Path | None = None) -> pd.DataFrame:
             runs = found[profile].parent / "stage1.csv"
             stage2 = pd.read_csv(runs).get("stage2", pd.Series(["-"])).iloc[0] if runs.exists() else "-"
             for path, twin in ((stage2, {}), ("2023 (CATCH-style)", {v: k for k, v in CATCH_TWINS.items()})):
-                for m, p, h in OVERVIEW_COLUMNS:
-                    key = (twin.get(m) if twin else m, p)
-                    if key in table.index:
-                        row = table.loc[key]
-                        rows.append(dict(dataset=name, stage1=profile, seeds=int(table["n_seeds"].max()),
-                                         stage2=path, column=h, mean=row["mean"],
-                                         std=row["std"] if row["n_seeds"] > 1 else np.nan, rival=rival))
+                keys = {h: (twin.get(m) if twin else m, p) for m, p, h in OVERVIEW_COLUMNS}
+                keys = {h: key for h, key in keys.items() if key in table.index}
+                seeds = max((int(table.loc[key, "n_seeds"]) for key in keys.values()), default=0)  # this line's own
+                for h, key in keys.items():
+                    row = table.loc[key]
+                    rows.append(dict(dataset=name, stage1=profile, seeds=seeds, stage2=path, column=h,
+                                     mean=row["mean"], std=row["std"] if row["n_seeds"] > 1 else np.nan, rival=rival))
     return pd.DataFrame(rows, columns=["dataset", "stage1", "seeds", "stage2", "column", "mean", "std", "rival"])
 
 
