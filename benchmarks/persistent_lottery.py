@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cutslib.published import read_scores
+
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--dataset", default="retina")
 parser.add_argument("--profiles", nargs=2, default=["fast", "paper"], metavar=("A", "B"))
@@ -26,8 +28,8 @@ args = parser.parse_args()
 
 
 def dice(scores, method, protocol):
-    rows = scores[(scores["method"] == method) & (scores["protocol"] == protocol)]
-    return rows.groupby(["seed", "image_id"])["dice"].mean()  # mean over annotators where there are several
+    rows = scores[(scores["method"] == method) & (scores["protocol"] == protocol) & (scores["metric"] == "dice")]
+    return rows.groupby(["seed", "image_id"])["value"].mean()  # mean over annotators where there are several
 
 
 per_seed, per_image = [], {}
@@ -36,7 +38,7 @@ for profile in args.profiles:
     if not path.exists():
         raise SystemExit(f"no record {path}: run `python -m cutslib.published --dataset {args.dataset} "
                          f"--profile {profile}` first")
-    scores = pd.read_csv(path)
+    scores = read_scores(path)  # refuses a file that is not a record's scores table
     persistent = dice(scores, "cuts_diffusion_persistent", "label_hint")
     best = dice(scores, "cuts_diffusion_best_oracle", "oracle")
     failed = (best - persistent).reindex(persistent.index) > args.gap
